@@ -1,0 +1,7 @@
+//! Model families composed from `biofm-nn` blocks, and the model registry.
+
+pub mod sentence_transformers;
+pub mod source;
+pub mod timm;
+
+pub use source::FileSource;

@@ -1,0 +1,1 @@
+//! sentence-transformers layout (Transformer → Pooling → Normalize).

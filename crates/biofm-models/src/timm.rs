@@ -1,0 +1,1 @@
+//! timm models: model names and the HF hub layout (config.json + weights).

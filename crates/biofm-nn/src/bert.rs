@@ -1,0 +1,1 @@
+//! HF transformers `BertModel` (encoder only).

