@@ -1,1 +1,12 @@
 //! File formats read and written by biofm.
+//!
+//! Today: embedding matrices (`.npy`, `.safetensors`, `.jsonl`), always written to a
+//! temporary file in the destination directory and renamed into place, so a crash or
+//! a kill never leaves a half-written output behind.
+
+pub mod atomic;
+pub mod embeddings;
+pub mod npy;
+
+pub use atomic::AtomicFile;
+pub use embeddings::{EmbeddingFormat, EmbeddingTable};
