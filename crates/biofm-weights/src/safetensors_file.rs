@@ -5,25 +5,39 @@ use crate::store::{Blob, Entry, StoredDType, TensorInfo};
 use std::path::Path;
 use std::sync::Arc;
 
-pub(crate) fn open(path: &Path) -> Result<Vec<(String, Entry)>> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    // SAFETY: the file is opened read-only; like every mmap-based loader we assume it is
-    // not truncated by another process while mapped.
-    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let corrupt = |offset: u64, msg: String| Error::Corrupt { path: path.to_path_buf(), offset, msg };
-    if mmap.len() < 8 {
-        return Err(corrupt(0, format!("file is {} bytes, too short for a safetensors header", mmap.len())));
-    }
+/// Lists the tensors of the safetensors file mapped in `blob`.
+pub(crate) fn open(path: &Path, blob: Arc<Blob>) -> Result<Vec<(String, Entry)>> {
+    let bytes = blob.bytes();
+    let corrupt = |offset: u64, msg: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        msg,
+    };
     let mut len_bytes = [0u8; 8];
-    len_bytes.copy_from_slice(&mmap[..8]);
+    len_bytes.copy_from_slice(bytes.get(..8).ok_or_else(|| {
+        corrupt(
+            0,
+            format!(
+                "file is {} bytes, too short for a safetensors header",
+                bytes.len()
+            ),
+        )
+    })?);
     let hlen = u64::from_le_bytes(len_bytes);
-    let data_start = 8u64.checked_add(hlen).filter(|&e| e <= mmap.len() as u64).ok_or_else(|| {
-        corrupt(0, format!("header length {hlen} exceeds the file size {}", mmap.len()))
-    })? as usize;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&mmap[8..data_start])
-        .map_err(|e| corrupt(8 + e.column() as u64, format!("invalid JSON header: {e}")))?;
-    let data_len = mmap.len() - data_start;
-    let blob = Arc::new(Blob::Mmap(mmap));
+    let header_bytes = usize::try_from(hlen)
+        .ok()
+        .and_then(|h| bytes.get(8..8usize.checked_add(h)?))
+        .ok_or_else(|| {
+            corrupt(
+                0,
+                format!("header length {hlen} exceeds the file size {}", bytes.len()),
+            )
+        })?;
+    let data_start = 8 + header_bytes.len();
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(header_bytes)
+            .map_err(|e| corrupt(8 + e.column() as u64, format!("invalid JSON header: {e}")))?;
+    let data_len = (bytes.len() - data_start) as u64;
     let file = Arc::new(path.to_path_buf());
     let mut out = Vec::with_capacity(header.len());
     for (name, v) in header {
@@ -40,6 +54,9 @@ pub(crate) fn open(path: &Path) -> Result<Vec<(String, Entry)>> {
             Some("I32") => StoredDType::I32,
             Some("I16") => StoredDType::I16,
             Some("I8") => StoredDType::I8,
+            Some("U64") => StoredDType::U64,
+            Some("U32") => StoredDType::U32,
+            Some("U16") => StoredDType::U16,
             Some("U8") => StoredDType::U8,
             Some("BOOL") => StoredDType::Bool,
             Some(other) => return Err(bad(&format!("unsupported dtype {other}"))),
@@ -50,31 +67,44 @@ pub(crate) fn open(path: &Path) -> Result<Vec<(String, Entry)>> {
             .and_then(|s| s.as_array())
             .ok_or_else(|| bad("no shape"))?
             .iter()
-            .map(|d| d.as_u64().map(|x| x as usize).ok_or_else(|| bad("non-integer dimension")))
+            .map(|d| {
+                d.as_u64()
+                    .and_then(|x| usize::try_from(x).ok())
+                    .ok_or_else(|| bad("invalid dimension"))
+            })
             .collect::<Result<_>>()?;
-        let offs = v.get("data_offsets").and_then(|s| s.as_array()).ok_or_else(|| bad("no data_offsets"))?;
-        let (begin, end) = match (offs.first().and_then(|x| x.as_u64()), offs.get(1).and_then(|x| x.as_u64())) {
-            (Some(b), Some(e)) if b <= e && e as usize <= data_len => (b as usize, e as usize),
-            _ => return Err(bad(&format!("data_offsets {offs:?} outside the {data_len}-byte data section"))),
+        let offs = v
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad("no data_offsets"))?;
+        let (begin, end) = match (
+            offs.first().and_then(|x| x.as_u64()),
+            offs.get(1).and_then(|x| x.as_u64()),
+        ) {
+            (Some(b), Some(e)) if b <= e && e <= data_len => (b, e),
+            _ => {
+                return Err(bad(&format!(
+                    "data_offsets {offs:?} outside the {data_len}-byte data section"
+                )))
+            }
         };
-        let numel: usize = shape.iter().product();
-        if numel * dtype.size() != end - begin {
+        let needed = crate::store::byte_span(&shape, None, dtype.size());
+        if needed != Some(end - begin) {
             return Err(bad(&format!(
                 "shape {shape:?} of {dtype:?} needs {} bytes but data_offsets span {}",
-                numel * dtype.size(),
+                needed.map_or("too many".to_string(), |n| n.to_string()),
                 end - begin
             )));
         }
-        out.push((
-            name,
-            Entry {
-                info: TensorInfo { shape, dtype },
-                blob: blob.clone(),
-                byte_offset: data_start + begin,
-                strides: None,
-                file: file.clone(),
-            },
-        ));
+        let entry = Entry::new(
+            TensorInfo { shape, dtype },
+            blob.clone(),
+            data_start as u64 + begin,
+            None,
+            file.clone(),
+        )
+        .map_err(|msg| bad(&msg))?;
+        out.push((name, entry));
     }
     Ok(out)
 }
