@@ -10,6 +10,7 @@
 
 pub mod bert;
 pub mod layers;
+pub mod pos_embed;
 pub mod vit;
 
 pub use layers::{Attention, LayerNorm, Linear, Mlp, MlpKind};
