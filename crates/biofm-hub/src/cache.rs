@@ -22,8 +22,10 @@ pub(crate) enum Cached {
     File(PathBuf),
     /// A `.no_exist/<commit>/<file>` marker: the repository does not have the file.
     NoExist(PathBuf),
-    /// Nothing usable; the text says what was looked for.
+    /// Not in the cache; the text says what was looked for.
     Missing(String),
+    /// In the cache but unusable (a broken link, a directory); the text says what.
+    Broken(String),
 }
 
 /// `<cache>/models--{org}--{name}` and its lock folder `<cache>/.locks/models--{org}--{name}`.
@@ -106,8 +108,8 @@ impl RepoCache {
         let pointer = self.pointer(commit, file);
         match fs::metadata(&pointer) {
             Ok(meta) if meta.is_file() => Cached::File(pointer),
-            Ok(_) => Cached::Missing(format!("{} is not a file", pointer.display())),
-            Err(_) if pointer.symlink_metadata().is_ok() => Cached::Missing(format!(
+            Ok(_) => Cached::Broken(format!("{} is not a file", pointer.display())),
+            Err(_) if pointer.symlink_metadata().is_ok() => Cached::Broken(format!(
                 "{} is a broken link (its blob is gone); delete it to download the file again",
                 pointer.display()
             )),

@@ -105,6 +105,11 @@ pub enum Error {
     /// A response that does not follow the hub protocol (missing headers, short body).
     #[error("{url}: {reason}")]
     BadResponse { url: String, reason: String },
+
+    /// The hub has the file but downloading it failed. Unlike a failure to ask the hub,
+    /// this is never treated as "the file is absent".
+    #[error(transparent)]
+    Download(Box<Error>),
 }
 
 impl Error {

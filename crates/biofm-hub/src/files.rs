@@ -61,6 +61,9 @@ enum Found {
     File(PathBuf),
     /// The model does not have the file; the text says how that is known.
     Absent(String),
+    /// The cache lacks the file and the hub cannot be asked (offline or unreachable):
+    /// an optional file is treated as absent, a required one fails with this error.
+    Uncached(Error),
 }
 
 impl ModelFiles {
@@ -99,7 +102,7 @@ impl ModelFiles {
     ) -> Result<Option<PathBuf>> {
         Ok(match self.find(name, progress)? {
             Found::File(path) => Some(path),
-            Found::Absent(_) => None,
+            Found::Absent(_) | Found::Uncached(_) => None,
         })
     }
 
@@ -113,6 +116,7 @@ impl ModelFiles {
                 file: name.to_owned(),
                 tried,
             }),
+            Found::Uncached(error) => Err(error),
         }
     }
 
@@ -291,17 +295,24 @@ impl HubFiles {
                     return Ok(Found::Absent(no_exist_note(commit, &marker)))
                 }
                 Cached::Missing(what) => missing = Some(what),
+                Cached::Broken(what) if self.hub.is_none() => {
+                    return Err(Error::NotCached {
+                        model: self.repo.to_string(),
+                        detail: format!("`{name}` is not usable in the hub cache: {what}"),
+                    })
+                }
+                Cached::Broken(what) => missing = Some(what),
             }
         }
         // Offline, `open` pinned the commit, so the cache has been asked above.
         let Some(hub) = &self.hub else {
-            return Err(Error::NotCached {
+            return Ok(Found::Uncached(Error::NotCached {
                 model: self.repo.to_string(),
                 detail: format!(
                     "`{name}` is not in the hub cache: {}",
                     missing.unwrap_or_default()
                 ),
-            });
+            }));
         };
         let revision = state.commit.as_deref().unwrap_or(self.repo.revision());
         if let Some(reason) = state.unreachable {
@@ -361,7 +372,8 @@ impl HubFiles {
                         .install(&meta.etag, &meta.commit, name, |out, out_path| {
                             hub.download(&meta.download_url, meta.size, out, out_path, progress)
                                 .map(|_| ())
-                        })?;
+                        })
+                        .map_err(|e| Error::Download(Box::new(e)))?;
                 Ok(Found::File(path))
             }
         }
@@ -389,7 +401,9 @@ impl HubFiles {
         let found = match self.cache.lookup(&commit, name) {
             Cached::File(path) => Found::File(path),
             Cached::NoExist(marker) => Found::Absent(no_exist_note(&commit, &marker)),
-            Cached::Missing(what) => return Err(unavailable(what, error)),
+            // Whether the hub has the file is unknown: optional probes see it as absent.
+            Cached::Missing(what) => return Ok(Found::Uncached(unavailable(what, error))),
+            Cached::Broken(what) => return Err(unavailable(what, error)),
         };
         self.pin(&commit);
         log(&format!(

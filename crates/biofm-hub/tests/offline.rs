@@ -112,8 +112,9 @@ fn no_exist_marker_means_the_repo_lacks_the_file() {
     }
     // The marker is per commit: at v1.0 nothing is known about missing.json.
     let v1 = ModelFiles::open(&hub_ref("biofm-test/tiny-model", "v1.0"), &offline(&cache)).unwrap();
+    assert_eq!(v1.get("missing.json").unwrap(), None);
     assert!(matches!(
-        v1.get("missing.json"),
+        v1.require("missing.json"),
         Err(Error::NotCached { .. })
     ));
 }
@@ -124,7 +125,9 @@ fn file_missing_from_the_snapshot_is_a_clear_error() {
     // sub/nested.json exists in the dev branch but was never downloaded for it.
     let files =
         ModelFiles::open(&hub_ref("biofm-test/tiny-model", "dev"), &offline(&cache)).unwrap();
-    let err = files.get("sub/nested.json").unwrap_err();
+    // An optional lookup sees the file as absent; requiring it explains what to do.
+    assert_eq!(files.get("sub/nested.json").unwrap(), None);
+    let err = files.require("sub/nested.json").unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::NotCached { .. }), "{err:?}");
     for part in [

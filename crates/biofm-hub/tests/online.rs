@@ -434,9 +434,11 @@ fn unreachable_hub_falls_back_to_the_cache_with_a_note() {
         "{notes:?}"
     );
 
-    // Not cached: both failures are reported, without trying the network again.
+    // Not cached: an optional lookup sees it as absent; requiring it reports both
+    // failures, without trying the network again.
     let start = Instant::now();
-    let err = files.get("sub/nested.json").unwrap_err();
+    assert_eq!(files.get("sub/nested.json").unwrap(), None);
+    let err = files.require("sub/nested.json").unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(
