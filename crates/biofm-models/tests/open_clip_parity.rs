@@ -116,3 +116,28 @@ fn full_size_biomedclip_matches_open_clip() {
     let dir = PathBuf::from(std::env::var("BIOFM_FULL_BIOMEDCLIP").expect("set BIOFM_FULL_BIOMEDCLIP"));
     check(&dir, &dir.join("reference"));
 }
+
+/// Reduced precision is compared by cosine similarity with the f32 reference.
+#[test]
+fn tiny_biomedclip_reduced_precision_by_cosine() {
+    let (r, meta) = load_reference(&root().join("crates/biofm-models/tests/fixtures/open_clip/tiny_biomedclip_reference"));
+    let dir = root().join("data/models/tiny-biomedclip");
+    for (dtype, min_cos) in [(DType::BF16, 0.999f32), (DType::F16, 0.9999)] {
+        let model = OpenClip::load(&dir, dtype, &Device::Cpu, None).unwrap();
+        let mut pixels = Vec::new();
+        for name in meta["images"].as_array().unwrap() {
+            let img = decode_file(&root().join("data/samples").join(name.as_str().unwrap()), &DecodeOptions::default()).unwrap();
+            let t = model.transform().run(img).unwrap();
+            pixels.push(Tensor::from_vec(t.data, t.shape.to_vec(), &Device::Cpu).unwrap());
+        }
+        let img = open_clip::normalize(&model.encode_image(&Tensor::stack(&pixels, 0).unwrap()).unwrap()).unwrap();
+        let prompts: Vec<String> = meta["prompts"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+        let txt = open_clip::normalize(&model.encode_text(&prompts).unwrap().0).unwrap();
+        for (got, want) in [(img, &r["image_embeddings"]), (txt, &r["text_embeddings"])] {
+            let cos = (got * want).unwrap().sum(1).unwrap().to_vec1::<f32>().unwrap();
+            let worst = cos.iter().copied().fold(1.0f32, f32::min);
+            println!("{dtype:?}: worst cosine {worst:.6}");
+            assert!(worst >= min_cos, "{dtype:?}: cosine {worst} < {min_cos}");
+        }
+    }
+}
