@@ -23,6 +23,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# gen_openclip_fixtures.py --full DIR serves the text model's config from DIR.hf-cache;
+# huggingface_hub reads its cache location at import time.
+if "--model" in sys.argv[1:-1]:
+    _cache = Path(sys.argv[sys.argv.index("--model") + 1]).resolve()
+    _cache = _cache.parent / (_cache.name + ".hf-cache")
+    if _cache.is_dir():
+        os.environ["HF_HUB_CACHE"] = str(_cache)
 
 
 def main():

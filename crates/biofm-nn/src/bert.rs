@@ -10,7 +10,7 @@
 //! `encoder.layer.{i}.intermediate.dense`, `encoder.layer.{i}.output.{dense,LayerNorm}`,
 //! optional `pooler.dense`.
 
-use crate::layers::{LayerNorm, Linear, Mlp, MlpKind};
+use crate::layers::{Attention, LayerNorm, Linear, Mlp, MlpKind};
 use anyhow::{bail, ensure, Context, Result};
 use biofm_kernels::{self as k, Activation};
 use biofm_weights::View;
@@ -157,14 +157,12 @@ struct BertEmbeddings {
     norm: LayerNorm,
 }
 
-/// One `BertLayer`: self-attention with separate q/k/v projections, then the
-/// feed-forward block, each followed by residual + LayerNorm (post-LN).
+/// One `BertLayer`: self-attention (the checkpoint's separate `query`/`key`/`value`
+/// projections packed into one at load), then the feed-forward block, each followed by
+/// residual + LayerNorm (post-LN).
 #[derive(Debug, Clone)]
 struct BertLayer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attn_out: Linear,
+    attn: Attention,
     attn_norm: LayerNorm,
     mlp: Mlp,
     out_norm: LayerNorm,
@@ -203,10 +201,13 @@ impl BertModel {
                 let attn = l.pp("attention");
                 let s = attn.pp("self");
                 Ok(BertLayer {
-                    query: Linear::new(&s.pp("query"), h, h, true)?,
-                    key: Linear::new(&s.pp("key"), h, h, true)?,
-                    value: Linear::new(&s.pp("value"), h, h, true)?,
-                    attn_out: Linear::new(&attn.pp("output").pp("dense"), h, h, true)?,
+                    attn: Attention::from_separate(
+                        Linear::new(&s.pp("query"), h, h, true)?,
+                        Linear::new(&s.pp("key"), h, h, true)?,
+                        Linear::new(&s.pp("value"), h, h, true)?,
+                        Linear::new(&attn.pp("output").pp("dense"), h, h, true)?,
+                        cfg.num_attention_heads,
+                    )?,
                     attn_norm: LayerNorm::new(&attn.pp("output").pp("LayerNorm"), h, eps)?,
                     mlp: Mlp::new(
                         &l,
@@ -285,14 +286,8 @@ impl BertModel {
         x = emb.norm.forward(&x)?;
 
         let bias = k::key_padding_bias(attention_mask)?.to_dtype(x.dtype())?;
-        let heads = cfg.num_attention_heads;
-        let scale = ((cfg.hidden_size / heads) as f64).powf(-0.5);
         for layer in &self.layers {
-            let q = layer.query.forward(&x)?;
-            let kk = layer.key.forward(&x)?;
-            let v = layer.value.forward(&x)?;
-            let ctx = k::attention(&q, &kk, &v, heads, scale, Some(&bias))?;
-            x = layer.attn_norm.forward(&(layer.attn_out.forward(&ctx)? + &x)?)?;
+            x = layer.attn_norm.forward(&(layer.attn.forward(&x, Some(&bias))? + &x)?)?;
             x = layer.out_norm.forward(&(layer.mlp.forward(&x)? + &x)?)?;
         }
         Ok(x)

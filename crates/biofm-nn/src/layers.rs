@@ -128,6 +128,23 @@ impl Attention {
         })
     }
 
+    /// Packs separate q/k/v projections (HF BERT's `query`/`key`/`value`) into one
+    /// `qkv` projection, so the three GEMMs run as one; the result is the same
+    /// attention (q, k, v are read back as column ranges of the packed output).
+    pub fn from_separate(q: Linear, k: Linear, v: Linear, proj: Linear, heads: usize) -> Result<Self> {
+        let dim = q.weight.dim(1)?;
+        if heads == 0 || dim % heads != 0 {
+            bail!("width {dim} is not divisible by {heads} heads");
+        }
+        let weight = Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?;
+        let bias = match (q.bias, k.bias, v.bias) {
+            (Some(a), Some(b), Some(c)) => Some(Tensor::cat(&[&a, &b, &c], 0)?),
+            (None, None, None) => None,
+            _ => bail!("q, k and v projections must all have biases or none"),
+        };
+        Ok(Self { qkv: Linear { weight, bias }, proj, heads, scale: ((dim / heads) as f64).powf(-0.5) })
+    }
+
     /// `x`: `[B, N, D]`; `bias`: optional additive logits bias broadcastable to
     /// `[B, heads, N, N]`.
     pub fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
