@@ -74,40 +74,63 @@ pub fn models(a: ModelsArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where and how embeddings are written.
 #[derive(Args, Debug)]
-pub struct EmbedImageArgs {
-    #[command(flatten)]
-    pub model: ModelArgs,
+pub struct EmbedOutput {
     /// Output file: .npy, .safetensors or .jsonl (rows follow input order).
     #[arg(long, short)]
     pub out: PathBuf,
     /// L2-normalise each embedding (what zero-shot and retrieval use).
     #[arg(long)]
     pub normalize: bool,
+}
+
+impl EmbedOutput {
+    /// Fails before any work if the output could not be written.
+    fn check(&self) -> Result<()> {
+        AtomicFile::check_writable(&self.out)?;
+        biofm_formats::EmbeddingFormat::from_path(&self.out)?;
+        Ok(())
+    }
+
+    fn write(&self, mut table: EmbeddingTable, model: &Model, dtype: Dtype, g: &GlobalArgs) -> Result<()> {
+        table.metadata.insert("model".into(), model.name().to_string());
+        table.metadata.insert("normalized".into(), self.normalize.to_string());
+        table.metadata.insert("dtype".into(), format!("{dtype:?}").to_lowercase());
+        table.metadata.insert("biofm_version".into(), env!("CARGO_PKG_VERSION").into());
+        table.write(&self.out)?;
+        if !g.quiet {
+            eprintln!("wrote {} embeddings of dimension {} to {}", table.len(), table.dim, self.out.display());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EmbedImageArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub output: EmbedOutput,
     /// Image files or folders (folders are expanded recursively in sorted order).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
 }
 
 pub fn embed_image(a: EmbedImageArgs, g: &GlobalArgs) -> Result<()> {
-    AtomicFile::check_writable(&a.out)?;
-    biofm_formats::EmbeddingFormat::from_path(&a.out)?;
+    a.output.check()?;
     let files = pipelines::inputs::expand_images(&a.inputs)?;
     let model = a.model.load(g)?;
-    let table = pipelines::embed_images(&model, &files, &a.model.run_options(g, a.normalize))?;
-    write_table(table, &model, &a.out, a.normalize, a.model.dtype, g)
+    let table = pipelines::embed_images(&model, &files, &a.model.run_options(g, a.output.normalize))?;
+    a.output.write(table, &model, a.model.dtype, g)
 }
 
 #[derive(Args, Debug)]
 pub struct EmbedTextArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Output file: .npy, .safetensors or .jsonl (rows follow input order).
-    #[arg(long, short)]
-    pub out: PathBuf,
-    /// L2-normalise each embedding.
-    #[arg(long)]
-    pub normalize: bool,
+    #[command(flatten)]
+    pub output: EmbedOutput,
     /// Texts to embed.
     #[arg(long, num_args = 1.., required_unless_present = "file", conflicts_with = "file")]
     pub text: Vec<String>,
@@ -117,27 +140,14 @@ pub struct EmbedTextArgs {
 }
 
 pub fn embed_text(a: EmbedTextArgs, g: &GlobalArgs) -> Result<()> {
-    AtomicFile::check_writable(&a.out)?;
-    biofm_formats::EmbeddingFormat::from_path(&a.out)?;
+    a.output.check()?;
     let texts = match &a.file {
         Some(f) => pipelines::inputs::read_lines(f)?,
         None => a.text.clone(),
     };
     let model = a.model.load(g)?;
-    let table = pipelines::embed_texts(&model, &texts, &a.model.run_options(g, a.normalize))?;
-    write_table(table, &model, &a.out, a.normalize, a.model.dtype, g)
-}
-
-fn write_table(mut table: EmbeddingTable, model: &Model, out: &PathBuf, normalize: bool, dtype: Dtype, g: &GlobalArgs) -> Result<()> {
-    table.metadata.insert("model".into(), model.name().to_string());
-    table.metadata.insert("normalized".into(), normalize.to_string());
-    table.metadata.insert("dtype".into(), format!("{dtype:?}").to_lowercase());
-    table.metadata.insert("biofm_version".into(), env!("CARGO_PKG_VERSION").into());
-    table.write(out)?;
-    if !g.quiet {
-        eprintln!("wrote {} embeddings of dimension {} to {}", table.len(), table.dim, out.display());
-    }
-    Ok(())
+    let table = pipelines::embed_texts(&model, &texts, &a.model.run_options(g, a.output.normalize))?;
+    a.output.write(table, &model, a.model.dtype, g)
 }
 
 #[derive(Args, Debug)]
