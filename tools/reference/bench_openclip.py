@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch/open_clip side of `biofm bench`: times an open_clip model's image and text
-towers on the same inputs biofm uses, with the same thread count, and prints one JSON
-object on stdout.
+"""PyTorch/open_clip side of `biofm bench`: a worker that loads an open_clip model once,
+then times single calls of its image and text towers on request, so that `biofm bench`
+can alternate PyTorch and biofm call by call (paired measurements: both engines see the
+same machine conditions). Same inputs as biofm, same thread count.
 
 Images: the given files, preprocessed by open_clip's own transform, repeated to fill
 each batch. Texts: the given prompts, tokenised by open_clip (padded to the model's
 context length, as open_clip does) and also trimmed to the longest prompt in the batch
 ("dynamic padding", the same numbers because padding is masked) so both are reported.
 
+Protocol (one JSON object per line on stdout):
+    start-up:  {"torch": ..., "open_clip": ..., "threads": N}
+    request `image B`, `text-padded B` or `text-dynamic B` on stdin
+      -> {"seconds": t, "tokens": L}   (wall time of one call under inference_mode)
+    EOF on stdin ends the worker.
+
 Usage:
-    bench_openclip.py --model DIR --threads 2 --batch-sizes 1,8 --images a.png b.jpg \
-        --texts-file prompts.txt [--iters 10] [--warmup 3]
+    bench_openclip.py --model DIR --threads 2 --images a.png b.jpg --texts-file prompts.txt
 """
 
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,11 +41,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--threads", type=int, required=True)
-    ap.add_argument("--batch-sizes", default="1,8")
     ap.add_argument("--images", nargs="+", required=True)
     ap.add_argument("--texts-file", type=Path, required=True)
-    ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
     args = ap.parse_args()
 
     import torch
@@ -60,39 +62,31 @@ def main():
     model.eval()
     prompts = [l for l in args.texts_file.read_text(encoding="utf-8").splitlines() if l.strip()]
     pixels = torch.stack([preprocess(Image.open(p)) for p in images])
+    pad_id = getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", 0) or 0
 
-    def timed(fn, iters, warmup):
-        for _ in range(warmup):
-            fn()
-        ts = []
-        for _ in range(iters):
+    def reply(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    reply({"torch": torch.__version__, "open_clip": open_clip.__version__,
+           "threads": torch.get_num_threads()})
+    with torch.inference_mode():
+        for line in sys.stdin:
+            what, bs = line.split()
+            bs = int(bs)
+            if what == "image":
+                batch = pixels[[i % len(images) for i in range(bs)]]
+                fn, tokens = (lambda: model.encode_image(batch)), None
+            else:
+                ids = tokenizer([prompts[i % len(prompts)] for i in range(bs)])
+                if what == "text-dynamic":
+                    ids = ids[:, :int((ids != pad_id).sum(dim=1).max())].contiguous()
+                elif what != "text-padded":
+                    raise SystemExit(f"unknown request {line!r}")
+                fn, tokens = (lambda: model.encode_text(ids)), ids.shape[1]
             t0 = time.perf_counter()
             fn()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
-    out = {"engine": "pytorch", "torch": torch.__version__, "open_clip": open_clip.__version__,
-           "threads": torch.get_num_threads(), "results": []}
-    with torch.inference_mode():
-        for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            idx = [i % len(images) for i in range(bs)]
-            batch = pixels[idx]
-            t = timed(lambda: model.encode_image(batch), args.iters, args.warmup)
-            out["results"].append({"tower": "image", "batch": bs, "seconds": t, "per_second": bs / t})
-
-            texts = [prompts[i % len(prompts)] for i in range(bs)]
-            ids = tokenizer(texts)
-            t = timed(lambda: model.encode_text(ids), args.iters, args.warmup)
-            out["results"].append({"tower": "text", "variant": "open_clip (padded to context)",
-                                   "batch": bs, "seconds": t, "per_second": bs / t, "tokens": ids.shape[1]})
-            pad_id = getattr(getattr(tokenizer, "tokenizer", None), "pad_token_id", 0) or 0
-            longest = int((ids != pad_id).sum(dim=1).max())
-            trimmed = ids[:, :longest].contiguous()
-            t = timed(lambda: model.encode_text(trimmed), args.iters, args.warmup)
-            out["results"].append({"tower": "text", "variant": "dynamic padding",
-                                   "batch": bs, "seconds": t, "per_second": bs / t, "tokens": longest})
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+            reply({"seconds": time.perf_counter() - t0, "tokens": tokens})
 
 
 if __name__ == "__main__":

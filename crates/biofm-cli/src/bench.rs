@@ -25,16 +25,13 @@ pub struct BenchArgs {
     /// Comma-separated batch sizes.
     #[arg(long, default_value = "1,8")]
     pub batch_sizes: String,
-    /// Timed iterations per measurement (median reported).
-    #[arg(long, default_value_t = 5)]
+    /// Timed calls per engine and measurement, alternating PyTorch and biofm call by
+    /// call so that both see the same machine conditions; medians are reported.
+    #[arg(long, default_value_t = 10)]
     pub iters: usize,
-    /// Untimed warm-up iterations per measurement.
+    /// Untimed warm-up calls per engine and measurement.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Alternating rounds (PyTorch, biofm, PyTorch, biofm, ...); the best median of the
-    /// rounds is reported for each engine, to damp machine noise.
-    #[arg(long, default_value_t = 2)]
-    pub rounds: usize,
     /// Print the table as Markdown (for docs/benchmarks.md).
     #[arg(long)]
     pub markdown: bool,
@@ -51,25 +48,9 @@ const PROMPTS: &[&str] = &[
     "hematoxylin and eosin stained lymph node with metastatic carcinoma",
 ];
 
-#[derive(Debug, Deserialize)]
-struct PyOut {
-    torch: String,
-    open_clip: String,
-    threads: usize,
-    results: Vec<PyResult>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PyResult {
-    tower: String,
-    #[serde(default)]
-    variant: Option<String>,
-    batch: usize,
-    per_second: f64,
-}
-
+/// Throughputs (calls' items per second) of one batch size.
 #[derive(Default, Clone, Copy)]
-struct Best {
+struct Throughput {
     torch_img: f64,
     torch_txt_padded: f64,
     torch_txt_dynamic: f64,
@@ -77,22 +58,86 @@ struct Best {
     biofm_txt: f64,
 }
 
+/// The worker's start-up line.
+#[derive(Debug, Deserialize)]
+struct PyHello {
+    torch: String,
+    open_clip: String,
+    threads: usize,
+}
+
+/// The worker's answer to one timing request.
+#[derive(Debug, Deserialize)]
+struct PyTiming {
+    seconds: f64,
+}
+
+/// `tools/reference/bench_openclip.py` running as a worker: the model is loaded once and
+/// each request times one call.
+struct PyWorker {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PyWorker {
+    fn read_line(&mut self) -> Result<String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            let status = self.child.wait()?;
+            bail!("the PyTorch benchmark worker exited ({status}); its messages are above");
+        }
+        Ok(line)
+    }
+
+    /// Seconds of one PyTorch call (`image B`, `text-padded B` or `text-dynamic B`).
+    fn time(&mut self, request: &str) -> Result<f64> {
+        use std::io::Write;
+        writeln!(self.stdin, "{request}")?;
+        self.stdin.flush()?;
+        let line = self.read_line()?;
+        let t: PyTiming = serde_json::from_str(&line).with_context(|| format!("unexpected reply from the PyTorch worker: {line}"))?;
+        Ok(t.seconds)
+    }
+}
+
+impl Drop for PyWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn time<F: FnMut() -> Result<()>>(warmup: usize, iters: usize, mut f: F) -> Result<f64> {
+/// Seconds of one call of `f`.
+fn time_once<F: FnMut() -> Result<()>>(mut f: F) -> Result<f64> {
+    let t0 = Instant::now();
+    f()?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+/// Median seconds per call for each engine: warm-up calls, then `iters` rounds of one
+/// call per engine, the order alternating from round to round.
+fn paired(warmup: usize, iters: usize, engines: &mut [&mut dyn FnMut() -> Result<f64>]) -> Result<Vec<f64>> {
     for _ in 0..warmup {
-        f()?;
+        for e in engines.iter_mut() {
+            e()?;
+        }
     }
-    let mut ts = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let t0 = Instant::now();
-        f()?;
-        ts.push(t0.elapsed().as_secs_f64());
+    let mut times = vec![Vec::with_capacity(iters); engines.len()];
+    for round in 0..iters {
+        let n = engines.len();
+        for j in 0..n {
+            let j = if round % 2 == 0 { j } else { n - 1 - j };
+            times[j].push(engines[j]()?);
+        }
     }
-    Ok(median(ts))
+    Ok(times.into_iter().map(median).collect())
 }
 
 pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
@@ -113,8 +158,8 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
         .split(',')
         .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
         .collect::<Result<_>>()?;
-    if a.iters == 0 || a.rounds == 0 || batches.iter().any(|&b| b == 0) {
-        bail!("--iters, --rounds and batch sizes must be at least 1");
+    if a.iters == 0 || batches.iter().any(|&b| b == 0) {
+        bail!("--iters and batch sizes must be at least 1");
     }
     let data = find_data_dir(None)?;
     let images = biofm_pipelines::inputs::expand_images(&[data.join("samples")])?;
@@ -124,68 +169,78 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
         bail!("run biofm bench from the repository root ({} not found)", script.display());
     }
 
-    eprintln!("loading {} ...", a.model.display());
+    eprintln!("loading {} in biofm and in PyTorch ...", a.model.display());
     let model = Model::load(&a.model.display().to_string(), &LoadOptions::from_env(DType::F32, !g.quiet)?)?;
-    let mut best: Vec<Best> = vec![Best::default(); batches.len()];
-    let mut versions = String::new();
-    for round in 0..a.rounds {
-        eprintln!("round {}/{}: PyTorch ...", round + 1, a.rounds);
-        let out = std::process::Command::new(&a.python)
-            .arg(&script)
-            .arg("--model")
-            .arg(&a.model)
-            .arg("--threads")
-            .arg(threads.to_string())
-            .arg("--batch-sizes")
-            .arg(&a.batch_sizes)
-            .arg("--iters")
-            .arg(a.iters.to_string())
-            .arg("--warmup")
-            .arg(a.warmup.to_string())
-            .arg("--texts-file")
-            .arg(prompts_file.path())
-            .arg("--images")
-            .args(&images)
-            .output()
-            .with_context(|| format!("cannot run {}", a.python.display()))?;
-        if !out.status.success() {
-            bail!("the PyTorch benchmark failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        }
-        let py: PyOut = serde_json::from_slice(&out.stdout).context("unexpected output from bench_openclip.py")?;
-        if py.threads != threads {
-            bail!("PyTorch ran with {} threads instead of {threads}", py.threads);
-        }
-        versions = format!("torch {}, open_clip {}", py.torch, py.open_clip);
-        for r in &py.results {
-            if let Some(i) = batches.iter().position(|&b| b == r.batch) {
-                let slot = match (r.tower.as_str(), r.variant.as_deref()) {
-                    ("image", _) => &mut best[i].torch_img,
-                    ("text", Some("dynamic padding")) => &mut best[i].torch_txt_dynamic,
-                    ("text", _) => &mut best[i].torch_txt_padded,
-                    _ => continue,
-                };
-                *slot = slot.max(r.per_second);
-            }
-        }
-
-        eprintln!("round {}/{}: biofm ...", round + 1, a.rounds);
-        for (i, &b) in batches.iter().enumerate() {
-            let batch: Vec<PathBuf> = (0..b).map(|j| images[j % images.len()].clone()).collect();
-            let pixels = biofm_pipelines::load_image_batch(&model, &batch, &DecodeOptions::default())?;
-            let t = time(a.warmup, a.iters, || model.encode_images(&pixels).map(drop))?;
-            best[i].biofm_img = best[i].biofm_img.max(b as f64 / t);
-            let texts: Vec<String> = (0..b).map(|j| PROMPTS[j % PROMPTS.len()].to_string()).collect();
-            let t = time(a.warmup, a.iters, || model.encode_texts(&texts).map(drop))?;
-            best[i].biofm_txt = best[i].biofm_txt.max(b as f64 / t);
-        }
+    let mut child = std::process::Command::new(&a.python)
+        .arg(&script)
+        .arg("--model")
+        .arg(&a.model)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--texts-file")
+        .arg(prompts_file.path())
+        .arg("--images")
+        .args(&images)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", a.python.display()))?;
+    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    let mut py = PyWorker {
+        child,
+        stdin: stdin.context("no stdin for the PyTorch worker")?,
+        stdout: std::io::BufReader::new(stdout.context("no stdout from the PyTorch worker")?),
+    };
+    let hello = py.read_line()?;
+    let hello: PyHello =
+        serde_json::from_str(&hello).with_context(|| format!("unexpected output from bench_openclip.py: {hello}"))?;
+    if hello.threads != threads {
+        bail!("PyTorch runs with {} threads instead of {threads}", hello.threads);
     }
+    let versions = format!("torch {}, open_clip {}", hello.torch, hello.open_clip);
+
+    let mut best: Vec<Throughput> = vec![Throughput::default(); batches.len()];
+    for (i, &b) in batches.iter().enumerate() {
+        let batch: Vec<PathBuf> = (0..b).map(|j| images[j % images.len()].clone()).collect();
+        let pixels = biofm_pipelines::load_image_batch(&model, &batch, &DecodeOptions::default())?;
+        eprintln!("image tower, batch {b}: {} paired calls ...", a.warmup + a.iters);
+        let t = paired(
+            a.warmup,
+            a.iters,
+            &mut [
+                &mut || py.time(&format!("image {b}")),
+                &mut || time_once(|| model.encode_images(&pixels).map(drop)),
+            ],
+        )?;
+        (best[i].torch_img, best[i].biofm_img) = (b as f64 / t[0], b as f64 / t[1]);
+
+        let texts: Vec<String> = (0..b).map(|j| PROMPTS[j % PROMPTS.len()].to_string()).collect();
+        eprintln!("text tower, batch {b}: {} paired calls ...", a.warmup + a.iters);
+        let py = std::cell::RefCell::new(&mut py);
+        let t = paired(
+            a.warmup,
+            a.iters,
+            &mut [
+                &mut || py.borrow_mut().time(&format!("text-padded {b}")),
+                &mut || py.borrow_mut().time(&format!("text-dynamic {b}")),
+                &mut || time_once(|| model.encode_texts(&texts).map(drop)),
+            ],
+        )?;
+        best[i].torch_txt_padded = b as f64 / t[0];
+        best[i].torch_txt_dynamic = b as f64 / t[1];
+        best[i].biofm_txt = b as f64 / t[2];
+    }
+    drop(py);
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into());
     println!("Model: {} (f32), {threads} threads, {cpu}", a.model.display());
-    println!("PyTorch side: {versions}; best median of {} rounds × {} iterations (after {} warm-up)", a.rounds, a.iters, a.warmup);
+    println!(
+        "PyTorch side: {versions}. Median of {} calls per engine, PyTorch and biofm alternating call by call (after {} warm-up calls each)",
+        a.iters, a.warmup
+    );
     println!();
     let mut rows = Vec::new();
     for (i, &b) in batches.iter().enumerate() {

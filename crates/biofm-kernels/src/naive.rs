@@ -4,6 +4,7 @@
 use super::Activation;
 use candle_core::{DType, Result, Tensor, D};
 
+/// [`crate::activation`] from candle ops (`gelu_erf`, `gelu`, `silu`, `relu`, ...).
 pub fn activation(x: &Tensor, act: Activation) -> Result<Tensor> {
     match act {
         Activation::Gelu => x.gelu_erf(),
@@ -19,9 +20,12 @@ fn candle_nn_sigmoid(x: &Tensor) -> Result<Tensor> {
     (x.neg()?.exp()? + 1.0)?.recip()
 }
 
+/// [`crate::linear`] as candle `matmul` with `weight.t()` plus a broadcast bias add.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims().to_vec();
-    let inner = *dims.last().ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
+    let inner = *dims
+        .last()
+        .ok_or_else(|| candle_core::Error::Msg("linear: scalar input".into()))?;
     let rows: usize = dims[..dims.len() - 1].iter().product();
     let x2 = x.reshape((rows, inner))?;
     let mut y = x2.matmul(&weight.t()?)?;
@@ -34,6 +38,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
     y.reshape(out_dims)
 }
 
+/// [`crate::layer_norm`] from candle reductions (computed in f32 for any input dtype).
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
     let xf = x.to_dtype(DType::F32)?;
@@ -48,6 +53,7 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) 
     y.to_dtype(dtype)
 }
 
+/// [`crate::softmax_last_dim`] as `exp(x - max) / sum` from candle ops.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?;
     let e = x.broadcast_sub(&max)?.exp()?;
@@ -55,6 +61,8 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     e.broadcast_div(&s)
 }
 
+/// [`crate::attention`] with heads split into `[B, H, N, hd]` contiguous copies and two
+/// batched matmuls.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
@@ -66,12 +74,13 @@ pub fn attention(
     let (b, nq, d) = q.dims3()?;
     let (_, nk, _) = k.dims3()?;
     if d % heads != 0 {
-        return Err(candle_core::Error::Msg(format!("attention: dim {d} not divisible by {heads} heads")));
+        return Err(candle_core::Error::Msg(format!(
+            "attention: dim {d} not divisible by {heads} heads"
+        )));
     }
     let hd = d / heads;
-    let split = |t: &Tensor, n: usize| -> Result<Tensor> {
-        t.reshape((b, n, heads, hd))?.transpose(1, 2)?.contiguous()
-    };
+    let split =
+        |t: &Tensor, n: usize| -> Result<Tensor> { t.reshape((b, n, heads, hd))?.transpose(1, 2)?.contiguous() };
     let qh = (split(q, nq)? * scale)?;
     let kh = split(k, nk)?;
     let vh = split(v, nk)?;

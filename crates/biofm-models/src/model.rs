@@ -153,7 +153,24 @@ impl Model {
     }
 
     /// Image embeddings `[B, D]` (not normalised) for preprocessed pixels `[B, 3, H, W]`.
+    ///
+    /// On the CPU in f32, a batch of at least two images per compute thread is split into
+    /// one slice per thread, each encoded with single-threaded kernels
+    /// ([`biofm_kernels::data_parallel`]); rows are the same up to float rounding.
     pub fn encode_images(&self, pixels: &Tensor) -> Result<Tensor> {
+        let threads = biofm_kernels::num_threads();
+        let batch = pixels.dim(0).unwrap_or(0);
+        if threads > 1 && batch >= 2 * threads && pixels.dtype() == DType::F32 && pixels.device().is_cpu() {
+            let parts = biofm_kernels::data_parallel(threads, |i| {
+                let (start, end) = (i * batch / threads, (i + 1) * batch / threads);
+                self.encode_images_serial(&pixels.narrow(0, start, end - start)?)
+            })?;
+            return Ok(Tensor::cat(&parts, 0)?);
+        }
+        self.encode_images_serial(pixels)
+    }
+
+    fn encode_images_serial(&self, pixels: &Tensor) -> Result<Tensor> {
         match &self.family {
             Family::OpenClip(m) => m.encode_image(pixels),
             Family::Timm(m) => m.model.forward(pixels),

@@ -287,8 +287,8 @@ impl BertModel {
 
         let bias = k::key_padding_bias(attention_mask)?.to_dtype(x.dtype())?;
         for layer in &self.layers {
-            x = layer.attn_norm.forward(&(layer.attn.forward(&x, Some(&bias))? + &x)?)?;
-            x = layer.out_norm.forward(&(layer.mlp.forward(&x)? + &x)?)?;
+            x = layer.attn_norm.forward(&layer.attn.forward_residual(&x, Some(&bias), &x)?)?;
+            x = layer.out_norm.forward(&layer.mlp.forward_residual(&x, &x)?)?;
         }
         Ok(x)
     }

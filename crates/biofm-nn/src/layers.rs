@@ -21,6 +21,14 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(k::linear(x, &self.weight, self.bias.as_ref())?)
     }
+    /// `act(forward(x))` in one pass over the GEMM output.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        Ok(k::linear_act(x, &self.weight, self.bias.as_ref(), act)?)
+    }
+    /// `residual + forward(x)`, with the residual added inside the GEMM.
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        Ok(k::linear_residual(x, &self.weight, self.bias.as_ref(), residual)?)
+    }
     pub fn out_dim(&self) -> usize {
         self.weight.dims()[0]
     }
@@ -91,17 +99,26 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.fc1.forward(x)?;
-        let h = match self.kind {
-            MlpKind::Plain => k::activation(&h, self.act)?,
+        self.fc2.forward(&self.hidden(x)?)
+    }
+
+    /// `residual + forward(x)` (a transformer block's MLP branch), fused into `fc2`.
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.fc2.forward_residual(&self.hidden(x)?, residual)
+    }
+
+    /// The activated hidden layer that `fc2` reads.
+    fn hidden(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self.kind {
+            MlpKind::Plain => self.fc1.forward_act(x, self.act)?,
             MlpKind::GluPacked => {
+                let h = self.fc1.forward(x)?;
                 let last = h.rank() - 1;
                 let half = h.dim(last)? / 2;
                 let gate = k::activation(&h.narrow(last, 0, half)?, self.act)?;
                 (gate * h.narrow(last, half, half)?)?
             }
-        };
-        self.fc2.forward(&h)
+        })
     }
 }
 
@@ -148,12 +165,21 @@ impl Attention {
     /// `x`: `[B, N, D]`; `bias`: optional additive logits bias broadcastable to
     /// `[B, heads, N, N]`.
     pub fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.proj.forward(&self.mix(x, bias)?)
+    }
+
+    /// `residual + forward(x, bias)`, with the residual added inside `proj`'s GEMM.
+    pub fn forward_residual(&self, x: &Tensor, bias: Option<&Tensor>, residual: &Tensor) -> Result<Tensor> {
+        self.proj.forward_residual(&self.mix(x, bias)?, residual)
+    }
+
+    /// Attention output before `proj`: `[B, N, D]`.
+    fn mix(&self, x: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         let d = x.dim(2)?;
         let qkv = self.qkv.forward(x)?;
         let q = qkv.narrow(2, 0, d)?;
         let kk = qkv.narrow(2, d, d)?;
         let v = qkv.narrow(2, 2 * d, d)?;
-        let o = k::attention(&q, &kk, &v, self.heads, self.scale, bias)?;
-        self.proj.forward(&o)
+        Ok(k::attention(&q, &kk, &v, self.heads, self.scale, bias)?)
     }
 }

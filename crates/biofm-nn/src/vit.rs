@@ -462,15 +462,16 @@ impl Block {
 
     /// `x + ls1(attn(norm1(x)))`, then `x + ls2(mlp(norm2(x)))`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let scaled = |y: Tensor, gamma: &Option<Tensor>| -> Result<Tensor> {
-            Ok(match gamma {
-                Some(g) => y.broadcast_mul(g)?,
-                None => y,
-            })
+        // Without LayerScale the residual add is fused into the output projections.
+        let x = match &self.ls1 {
+            None => self.attn.forward_residual(&self.norm1.forward(x)?, None, x)?,
+            Some(g) => (x + self.attn.forward(&self.norm1.forward(x)?, None)?.broadcast_mul(g)?)?,
         };
-        let x = (x + scaled(self.attn.forward(&self.norm1.forward(x)?, None)?, &self.ls1)?)?;
-        let y = scaled(self.mlp.forward(&self.norm2.forward(&x)?)?, &self.ls2)?;
-        Ok((x + y)?)
+        let h = self.norm2.forward(&x)?;
+        Ok(match &self.ls2 {
+            None => self.mlp.forward_residual(&h, &x)?,
+            Some(g) => (&x + self.mlp.forward(&h)?.broadcast_mul(g)?)?,
+        })
     }
 }
 
