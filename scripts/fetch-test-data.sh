@@ -36,5 +36,22 @@ PY
   want_sha "$minilm/model.safetensors" 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db \
     || { echo "error: all-MiniLM-L6-v2 checksum mismatch" >&2; exit 1; }
 fi
+pbmc="$dest/scanpy/10x_pbmc68k_reduced.h5ad"
+if ! want_sha "$pbmc" e71d41e737c941559b7c57c9243bdb3d2c889c2adfdf00e3422ac6b46783676f; then
+  echo "fetching pbmc68k_reduced (PyPI scanpy==1.11.5 wheel, ~2 MB)"
+  python3 -m pip download -q --no-deps --only-binary :all: -d "$dest/whl" scanpy==1.11.5
+  python3 - "$dest" <<'PY'
+import sys, zipfile, glob, os
+dest = sys.argv[1]
+whl = glob.glob(os.path.join(dest, "whl", "scanpy-1.11.5-*.whl"))[0]
+out = os.path.join(dest, "scanpy", "10x_pbmc68k_reduced.h5ad")
+os.makedirs(os.path.dirname(out), exist_ok=True)
+with zipfile.ZipFile(whl) as z, open(out + ".partial", "wb") as dst:
+    dst.write(z.read("scanpy/datasets/10x_pbmc68k_reduced.h5ad"))
+os.replace(out + ".partial", out)
+PY
+  want_sha "$pbmc" e71d41e737c941559b7c57c9243bdb3d2c889c2adfdf00e3422ac6b46783676f \
+    || { echo "error: pbmc68k_reduced checksum mismatch" >&2; exit 1; }
+fi
 rm -rf "$dest/whl"
 echo "test data ready in $dest"

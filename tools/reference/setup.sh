@@ -9,4 +9,5 @@ if [ ! -x "$here/.venv/bin/python" ]; then
   python3 -m venv "$here/.venv"
 fi
 "$here/.venv/bin/pip" install -q -r "$here/requirements.txt"
+"$here/.venv/bin/pip" install -q --no-deps -r "$here/requirements-nodeps.txt"
 "$here/.venv/bin/python" -c "import torch, timm, open_clip, transformers, PIL; print('reference stack: torch', torch.__version__, 'timm', timm.__version__, 'open_clip', open_clip.__version__, 'transformers', transformers.__version__, 'Pillow', PIL.__version__)"

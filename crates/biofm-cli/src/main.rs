@@ -1,6 +1,7 @@
 //! `biofm`: run biomedical foundation models with the numbers of their reference code.
 
 mod bench;
+mod cells;
 mod commands;
 mod demo;
 mod output;
@@ -25,7 +26,9 @@ EXAMPLES:
   biofm zero-shot --model biomedclip --labels 'adenocarcinoma histopathology' 'brain MRI' scans/
   biofm embed image --model biomedclip --out emb.npy --normalize images/
   biofm embed text --model all-minilm-l6-v2 --out text.jsonl --file sentences.txt
-  biofm retrieve --model biomedclip --images images/ --text 'chest X-ray' --top-k 5";
+  biofm retrieve --model biomedclip --images images/ --text 'chest X-ray' --top-k 5
+  biofm cells embed --model scGPT_human/ --input pbmc.h5ad --out pbmc_scgpt.h5ad
+  biofm cells annotate --model scGPT_human/ --reference ref.h5ad --label-col cell_type --query query.h5ad";
 
 #[derive(Parser, Debug)]
 #[command(name = "biofm", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
@@ -54,6 +57,9 @@ enum Command {
     /// Embed images or texts into a .npy, .safetensors or .jsonl file (one row per input).
     #[command(subcommand)]
     Embed(EmbedCommand),
+    /// Single-cell: scGPT cell embeddings and kNN label transfer on .h5ad files.
+    #[command(subcommand)]
+    Cells(cells::CellsCommand),
     /// Zero-shot classification of images against text labels.
     #[command(name = "zero-shot")]
     ZeroShot(commands::ZeroShotArgs),
@@ -104,6 +110,8 @@ fn main() -> ExitCode {
         Command::Models(a) => commands::models(a),
         Command::Embed(EmbedCommand::Image(a)) => commands::embed_image(a, &cli.global),
         Command::Embed(EmbedCommand::Text(a)) => commands::embed_text(a, &cli.global),
+        Command::Cells(cells::CellsCommand::Embed(a)) => cells::embed(a, &cli.global),
+        Command::Cells(cells::CellsCommand::Annotate(a)) => cells::annotate(a, &cli.global),
         Command::ZeroShot(a) => commands::zero_shot(a, &cli.global),
         Command::Retrieve(a) => commands::retrieve(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),

@@ -69,7 +69,7 @@ mod tests {
         assert_eq!(names.len(), all.len());
         // Entries that claim support must say where the weights come from.
         for e in all.iter().filter(|e| e.status == Status::Supported) {
-            assert!(e.source.starts_with("hf:"), "{}", e.name);
+            assert!(e.source.starts_with("hf:") || e.source.starts_with("local folder"), "{}", e.name);
         }
         assert!(find("BiomedCLIP").unwrap().is_some());
         assert!(find("nope").unwrap().is_none());

@@ -11,6 +11,8 @@
 pub mod bert;
 pub mod layers;
 pub mod pos_embed;
+pub mod transformer;
 pub mod vit;
 
 pub use layers::{Attention, LayerNorm, Linear, Mlp, MlpKind};
+pub use transformer::{EncoderLayerConfig, TransformerEncoderLayer};

@@ -2,6 +2,7 @@
 //! batches, with progress bars. Modality-specific work (decoding, tokenising) happens
 //! here; the models only see tensors and strings.
 
+pub mod cells;
 pub mod inputs;
 
 use anyhow::{ensure, Context, Result};
