@@ -4,7 +4,7 @@
 use crate::demo::find_data_dir;
 use crate::output::print_table;
 use crate::GlobalArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use biofm_models::{LoadOptions, Model};
 use biofm_preprocess::image::DecodeOptions;
 use candle_core::DType;
@@ -32,6 +32,17 @@ pub struct BenchArgs {
     /// Untimed warm-up calls per engine and measurement.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
+    /// Benchmark scGPT cell embedding instead (model default: `.cache/scgpt-full`, written
+    /// by `tools/reference/gen_scgpt_fixtures.py --full .cache/scgpt-full`).
+    #[arg(long)]
+    pub cells: bool,
+    /// With --cells: the .h5ad file whose first cells are embedded (default: scanpy's
+    /// pbmc68k_reduced from scripts/fetch-test-data.sh, its raw.X).
+    #[arg(long, requires = "cells")]
+    pub input: Option<PathBuf>,
+    /// With --cells and --input: read raw.X.
+    #[arg(long, requires = "cells")]
+    pub raw: bool,
     /// Print the table as Markdown (for docs/benchmarks.md).
     #[arg(long)]
     pub markdown: bool,
@@ -81,6 +92,21 @@ struct PyWorker {
 }
 
 impl PyWorker {
+    /// Starts `cmd` with piped stdin/stdout.
+    fn spawn(mut cmd: std::process::Command, python: &std::path::Path) -> Result<Self> {
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", python.display()))?;
+        let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+        Ok(Self {
+            child,
+            stdin: stdin.context("no stdin for the PyTorch worker")?,
+            stdout: std::io::BufReader::new(stdout.context("no stdout from the PyTorch worker")?),
+        })
+    }
+
     fn read_line(&mut self) -> Result<String> {
         use std::io::BufRead;
         let mut line = String::new();
@@ -141,6 +167,9 @@ fn paired(warmup: usize, iters: usize, engines: &mut [&mut dyn FnMut() -> Result
 }
 
 pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
+    if a.cells {
+        return run_cells(a, g);
+    }
     if !a.model.join("open_clip_config.json").is_file() {
         bail!(
             "{} is not an open_clip model folder. Create the full-size random BiomedCLIP with\n  \
@@ -171,8 +200,8 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
 
     eprintln!("loading {} in biofm and in PyTorch ...", a.model.display());
     let model = Model::load(&a.model.display().to_string(), &LoadOptions::from_env(DType::F32, !g.quiet)?)?;
-    let mut child = std::process::Command::new(&a.python)
-        .arg(&script)
+    let mut cmd = std::process::Command::new(&a.python);
+    cmd.arg(&script)
         .arg("--model")
         .arg(&a.model)
         .arg("--threads")
@@ -180,17 +209,8 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
         .arg("--texts-file")
         .arg(prompts_file.path())
         .arg("--images")
-        .args(&images)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {}", a.python.display()))?;
-    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
-    let mut py = PyWorker {
-        child,
-        stdin: stdin.context("no stdin for the PyTorch worker")?,
-        stdout: std::io::BufReader::new(stdout.context("no stdout from the PyTorch worker")?),
-    };
+        .args(&images);
+    let mut py = PyWorker::spawn(cmd, &a.python)?;
     let hello = py.read_line()?;
     let hello: PyHello =
         serde_json::from_str(&hello).with_context(|| format!("unexpected output from bench_openclip.py: {hello}"))?;
@@ -232,10 +252,7 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     }
     drop(py);
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = cpu_name();
     println!("Model: {} (f32), {threads} threads, {cpu}", a.model.display());
     println!(
         "PyTorch side: {versions}. Median of {} calls per engine, PyTorch and biofm alternating call by call (after {} warm-up calls each)",
@@ -267,16 +284,7 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
             format!("{:.2}×", x.biofm_txt / x.torch_txt_dynamic),
         ]);
     }
-    let header = ["tower", "batch", "PyTorch /s", "biofm /s", "biofm ÷ PyTorch"];
-    if a.markdown {
-        println!("| {} |", header.join(" | "));
-        println!("|{}|", header.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
-        for r in &rows {
-            println!("| {} |", r.join(" | "));
-        }
-    } else {
-        print_table(&header, &rows);
-    }
+    print_rows(&["tower", "batch", "PyTorch /s", "biofm /s", "biofm ÷ PyTorch"], &rows, a.markdown);
     Ok(())
 }
 
@@ -285,4 +293,147 @@ fn tempfile_with(text: &str) -> Result<tempfile::NamedTempFile> {
     let mut f = tempfile::Builder::new().prefix("biofm-bench-prompts").suffix(".txt").tempfile()?;
     std::io::Write::write_all(&mut f, text.as_bytes())?;
     Ok(f)
+}
+
+/// `biofm bench --cells`: scGPT's per-batch `embed_data` work (collation with binning,
+/// encoder, `<cls>` output, normalisation), biofm vs the reference, paired call by call.
+fn run_cells(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
+    use biofm_formats::anndata::{AnnData, MatrixSource};
+    use biofm_models::scgpt::ScGpt;
+    use biofm_preprocess::cells::{CellCollator, CellRng, CellTokens};
+    use candle_core::{Device, Tensor};
+
+    let model_dir = if a.model == PathBuf::from(".cache/biomedclip-random") { PathBuf::from(".cache/scgpt-full") } else { a.model.clone() };
+    if !model_dir.join("args.json").is_file() {
+        bail!(
+            "{} is not an scGPT checkpoint folder. Create the full-size random scGPT with\n  \
+             tools/reference/setup.sh && tools/reference/.venv/bin/python tools/reference/gen_scgpt_fixtures.py --full {}",
+            model_dir.display(),
+            model_dir.display()
+        );
+    }
+    if !a.python.is_file() {
+        bail!("{} not found: run tools/reference/setup.sh to create the PyTorch reference environment", a.python.display());
+    }
+    let script = PathBuf::from("tools/reference/bench_scgpt.py");
+    if !script.is_file() {
+        bail!("run biofm bench from the repository root ({} not found)", script.display());
+    }
+    let (input, raw) = match &a.input {
+        Some(p) => (p.clone(), a.raw),
+        None => {
+            let base = std::env::var_os("BIOFM_TEST_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("data/downloads"));
+            (base.join("scanpy/10x_pbmc68k_reduced.h5ad"), true)
+        }
+    };
+    let threads = g.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let batch_sizes = if a.batch_sizes == "1,8" { "1,64".to_string() } else { a.batch_sizes.clone() };
+    let batches: Vec<usize> = batch_sizes
+        .split(',')
+        .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
+        .collect::<Result<_>>()?;
+    if a.iters == 0 || batches.iter().any(|&b| b == 0) {
+        bail!("--iters and batch sizes must be at least 1");
+    }
+    let n_cells = *batches.iter().max().unwrap_or(&1);
+    const MAX_LENGTH: usize = 1200;
+
+    eprintln!("loading {} in biofm and in PyTorch ...", model_dir.display());
+    let model = ScGpt::load(&model_dir, DType::F32, &Device::Cpu)?;
+    let ad = AnnData::open(&input)?;
+    let source = if raw { MatrixSource::Raw } else { MatrixSource::X };
+    let ids: Vec<Option<u32>> = ad.gene_names(&source)?.iter().map(|gname| model.vocab.get(gname)).collect();
+    let m = ad.matrix(&source)?;
+    ensure!(m.shape().0 >= n_cells, "{} has {} cells, fewer than the largest batch {n_cells}", input.display(), m.shape().0);
+    let rows = m.read_rows(0..n_cells)?;
+    let cells: Vec<CellTokens> = (0..n_cells)
+        .map(|r| {
+            let (cols, vals) = rows.row(r);
+            biofm_pipelines::cells::cell_tokens(&model, &ids, cols, vals)
+        })
+        .collect();
+    let collator = CellCollator { pad_id: model.vocab.pad_id, pad_value: model.args.pad_value, n_bins: model.args.n_bins, max_length: MAX_LENGTH };
+
+    let mut cmd = std::process::Command::new(&a.python);
+    cmd.arg(&script)
+        .arg("--model")
+        .arg(&model_dir)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--input")
+        .arg(&input)
+        .arg("--cells")
+        .arg(n_cells.to_string())
+        .arg("--max-length")
+        .arg(MAX_LENGTH.to_string());
+    if raw {
+        cmd.arg("--raw");
+    }
+    let mut py = PyWorker::spawn(cmd, &a.python)?;
+    let hello = py.read_line()?;
+    let hello: serde_json::Value =
+        serde_json::from_str(&hello).with_context(|| format!("unexpected output from bench_scgpt.py: {hello}"))?;
+    if hello["threads"].as_u64() != Some(threads as u64) {
+        bail!("PyTorch runs with {} threads instead of {threads}", hello["threads"]);
+    }
+    let versions = format!("torch {}, scgpt {}", hello["torch"].as_str().unwrap_or("?"), hello["scgpt"].as_str().unwrap_or("?"));
+
+    let mut rows_out = Vec::new();
+    for &b in &batches {
+        eprintln!("cells, batch {b}: {} paired calls ...", a.warmup + a.iters);
+        let embed = || -> Result<()> {
+            let batch = collator.collate(cells[..b].to_vec(), &mut CellRng::new(0));
+            let genes = Tensor::from_vec(batch.genes, (b, batch.len), &Device::Cpu)?;
+            let values = Tensor::from_vec(batch.values, (b, batch.len), &Device::Cpu)?;
+            let e = model.cell_embeddings(&genes, &values)?;
+            let n = e.sqr()?.sum_keepdim(1)?.sqrt()?;
+            drop(e.broadcast_div(&n)?);
+            Ok(())
+        };
+        let t = paired(
+            a.warmup,
+            a.iters,
+            &mut [&mut || py.time(&format!("cells {b}")), &mut || time_once(embed)],
+        )?;
+        let (torch, ours) = (b as f64 / t[0], b as f64 / t[1]);
+        rows_out.push(vec![
+            format!("scGPT ({} layers, d {}), cells/s", model.args.nlayers, model.dim()),
+            b.to_string(),
+            format!("{torch:.2}"),
+            format!("{ours:.2}"),
+            format!("{:.2}×", ours / torch),
+        ]);
+    }
+    drop(py);
+    let cpu = cpu_name();
+    println!("Model: {} (f32), {threads} threads, {cpu}; cells: first {n_cells} of {}{}", model_dir.display(), input.display(), if raw { " (raw.X)" } else { "" });
+    println!(
+        "PyTorch side: {versions}. Per call: collation (binning, padding to the batch's longest cell, max length {MAX_LENGTH}) + encoder + normalisation. \
+         Median of {} calls per engine, alternating call by call (after {} warm-up calls each)",
+        a.iters, a.warmup
+    );
+    println!();
+    print_rows(&["task", "batch", "PyTorch /s", "biofm /s", "biofm ÷ PyTorch"], &rows_out, a.markdown);
+    Ok(())
+}
+
+/// The CPU model name, for the report.
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Prints the result table, as Markdown (for docs/benchmarks.md) or aligned text.
+fn print_rows(header: &[&str], rows: &[Vec<String>], markdown: bool) {
+    if markdown {
+        println!("| {} |", header.join(" | "));
+        println!("|{}|", header.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
+        for r in rows {
+            println!("| {} |", r.join(" | "));
+        }
+    } else {
+        print_table(header, rows);
+    }
 }

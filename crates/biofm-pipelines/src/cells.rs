@@ -57,6 +57,20 @@ pub struct CellEmbeddings {
     pub cells_with_negative_values: usize,
 }
 
+/// One cell's tokens as the reference's dataset builds them: `<cls>` with value
+/// `pad_value`, then every non-zero value of a vocabulary gene in column order. `ids` maps
+/// the matrix's columns to vocabulary ids; `cols`/`vals` are the row's stored entries.
+pub fn cell_tokens(model: &ScGpt, ids: &[Option<u32>], cols: &[u32], vals: &[f32]) -> CellTokens {
+    let mut t = CellTokens { genes: vec![model.vocab.cls_id], values: vec![model.args.pad_value] };
+    for (&c, &v) in cols.iter().zip(vals) {
+        if let (Some(id), true) = (ids[c as usize], v != 0.0) {
+            t.genes.push(id);
+            t.values.push(v);
+        }
+    }
+    t
+}
+
 /// Embeds every cell of `ad` with `model`, as the reference `embed_data` does.
 pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Result<CellEmbeddings> {
     ensure!(opts.batch_size > 0, "batch size must be at least 1");
@@ -113,10 +127,11 @@ pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Resu
         for r in 0..rows.n_rows() {
             let cell = start + r;
             let (cols, vals) = rows.row(r);
-            let mut t = CellTokens { genes: vec![model.vocab.cls_id], values: vec![model.args.pad_value] };
             let mut negative = false;
             for (&c, &v) in cols.iter().zip(vals) {
-                let Some(id) = ids[c as usize] else { continue };
+                if ids[c as usize].is_none() {
+                    continue;
+                }
                 if v.is_nan() {
                     bail!(
                         "{path}: {} has NaN for cell `{}`, gene `{}`: fill or drop missing values first",
@@ -125,13 +140,9 @@ pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Resu
                         genes[c as usize].as_deref().unwrap_or("?")
                     );
                 }
-                if v == 0.0 {
-                    continue;
-                }
                 negative |= v < 0.0;
-                t.genes.push(id);
-                t.values.push(v);
             }
+            let t = cell_tokens(model, &ids, cols, vals);
             if t.genes.len() == 1 {
                 out.empty_cells.push(cell_names[cell].clone());
             }

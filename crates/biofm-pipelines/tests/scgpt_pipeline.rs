@@ -5,7 +5,7 @@
 
 use biofm_formats::anndata::{AnnData, MatrixSource};
 use biofm_models::scgpt::ScGpt;
-use biofm_pipelines::cells::{classification_scores, embed_cells, knn_transfer, CellEmbedOptions};
+use biofm_pipelines::cells::{cell_tokens, classification_scores, embed_cells, knn_transfer, CellEmbedOptions};
 use biofm_preprocess::cells::{bin_edges, digitize, CellCollator, CellRng, CellTokens, Mt19937};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -79,14 +79,7 @@ fn collated_batches_equal_the_reference() {
         .map(|&row| {
             let block = m.read_rows(row as usize..row as usize + 1).unwrap();
             let (cols, vals) = block.row(0);
-            let mut t = CellTokens { genes: vec![model.vocab.cls_id], values: vec![model.args.pad_value] };
-            for (&c, &x) in cols.iter().zip(vals) {
-                if let (Some(id), true) = (ids[c as usize], x != 0.0) {
-                    t.genes.push(id);
-                    t.values.push(x);
-                }
-            }
-            t
+            cell_tokens(&model, &ids, cols, vals)
         })
         .collect();
     for max_length in [1200, 64] {
