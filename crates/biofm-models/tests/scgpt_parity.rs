@@ -57,7 +57,7 @@ fn check_model(model: &ScGpt, r: &HashMap<String, Tensor>) {
         }
         assert_eq!(row, cls.dim(0).unwrap(), "{run}: every cell compared");
     }
-    eprintln!("scGPT tiny: worst max abs difference {worst:e}");
+    eprintln!("scGPT: worst max abs difference {worst:e}");
 }
 
 #[test]
