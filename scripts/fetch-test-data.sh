@@ -54,4 +54,24 @@ PY
     || { echo "error: pbmc68k_reduced checksum mismatch" >&2; exit 1; }
 fi
 rm -rf "$dest/whl"
+# Whole-slide test images built from data/samples/ihc.png by tools/testdata/make_slides.py
+# (deterministic; numpy + Pillow pinned in tools/testdata/requirements.txt, installed into
+# a small venv). SHA256SUMS lists every slide and manifest.json; its own digest is pinned
+# here because the committed WSI fixtures were recorded from exactly these files.
+slides="$dest/slides"
+slides_sums=68bd1f4a89d2f73ace798f7a2605ecb8b70cc58417dbb3240f8277102862adb7
+if ! { want_sha "$slides/SHA256SUMS" "$slides_sums" \
+       && (cd "$slides" && sha256sum --quiet -c SHA256SUMS >/dev/null 2>&1); }; then
+  echo "building whole-slide test images (tools/testdata/make_slides.py, ~9 MB)"
+  venv="$dest/.venv-testdata"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q --only-binary :all: -r "$root/tools/testdata/requirements.txt"
+  "$venv/bin/python" "$root/tools/testdata/make_slides.py" "$slides.partial" --ihc "$root/data/samples/ihc.png"
+  want_sha "$slides.partial/SHA256SUMS" "$slides_sums" \
+    || { echo "error: whole-slide test images differ from the pinned SHA256SUMS" >&2; exit 1; }
+  rm -rf "$slides"
+  mv "$slides.partial" "$slides"
+fi
 echo "test data ready in $dest"

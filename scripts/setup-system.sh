@@ -2,7 +2,7 @@
 # Installs the Debian packages biofm builds against. Safe to re-run: packages already
 # installed are skipped without touching the network.
 set -euo pipefail
-packages=(pkg-config libturbojpeg0-dev libhdf5-dev)
+packages=(pkg-config libturbojpeg0-dev libhdf5-dev python3-venv python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

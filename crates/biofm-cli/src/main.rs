@@ -5,6 +5,7 @@ mod cells;
 mod commands;
 mod demo;
 mod output;
+mod wsi;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -60,6 +61,9 @@ enum Command {
     /// Single-cell: scGPT cell embeddings and kNN label transfer on .h5ad files.
     #[command(subcommand)]
     Cells(cells::CellsCommand),
+    /// Whole-slide images: slide structure and metadata.
+    #[command(subcommand)]
+    Wsi(wsi::WsiCommand),
     /// Zero-shot classification of images against text labels.
     #[command(name = "zero-shot")]
     ZeroShot(commands::ZeroShotArgs),
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Embed(EmbedCommand::Text(a)) => commands::embed_text(a, &cli.global),
         Command::Cells(cells::CellsCommand::Embed(a)) => cells::embed(a, &cli.global),
         Command::Cells(cells::CellsCommand::Annotate(a)) => cells::annotate(a, &cli.global),
+        Command::Wsi(wsi::WsiCommand::Info(a)) => wsi::info(a),
         Command::ZeroShot(a) => commands::zero_shot(a, &cli.global),
         Command::Retrieve(a) => commands::retrieve(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),

@@ -26,6 +26,7 @@ mod tiff;
 mod transforms;
 
 pub use decode::{decode_bytes, decode_file, DecodeOptions, MAX_IMAGE_PIXELS};
+pub use jpeg::decode_rgb as decode_jpeg_rgb;
 pub use error::ImageError;
 pub use geometry::Transpose;
 pub use resample::Filter;

@@ -155,3 +155,33 @@ pub(super) fn decode(data: &[u8], ctx: &Ctx) -> Result<Decoded, super::ImageErro
         orientation: jpeg_orientation(data),
     })
 }
+
+/// Decodes a JPEG stream (e.g. a whole-slide tile) to interleaved RGB with libjpeg-turbo's
+/// defaults, as OpenSlide and Pillow decode: `(width, height, pixels)`. Greyscale is
+/// expanded to RGB. Corrupt or truncated data is an error with libjpeg's message
+/// (warnings about recoverable corruption are errors here too: a tile is all or nothing).
+pub fn decode_rgb(data: &[u8]) -> Result<(usize, usize, Vec<u8>), String> {
+    let tj = Decompressor::new().ok_or("cannot initialise libjpeg-turbo")?;
+    let size = c_ulong::try_from(data.len()).map_err(|_| "JPEG stream larger than 4 GiB".to_string())?;
+    let (mut width, mut height, mut subsamp, mut colorspace) = (0, 0, 0, 0);
+    // SAFETY: `data` is valid for `size` bytes; the out-pointers are valid c_ints.
+    let rc = unsafe { tjDecompressHeader3(tj.0, data.as_ptr(), size, &mut width, &mut height, &mut subsamp, &mut colorspace) };
+    if rc != 0 {
+        return Err(tj.last_error().0);
+    }
+    if colorspace == TJCS_CMYK || colorspace == TJCS_YCCK {
+        return Err("CMYK JPEG tiles are not supported".into());
+    }
+    let (w, h) = (width.max(0) as usize, height.max(0) as usize);
+    if w == 0 || h == 0 || w.saturating_mul(h) > 1 << 28 {
+        return Err(format!("unusable JPEG size {w}x{h}"));
+    }
+    let mut pixels = vec![0u8; w * h * 3];
+    // SAFETY: `pixels` holds width*3*height bytes, what TurboJPEG writes for TJPF_RGB with
+    // this pitch; `data` is valid for `size` bytes.
+    let rc = unsafe { tjDecompress2(tj.0, data.as_ptr(), size, pixels.as_mut_ptr(), width, (w * 3) as c_int, height, TJPF_RGB, 0) };
+    if rc != 0 {
+        return Err(tj.last_error().0);
+    }
+    Ok((w, h, pixels))
+}

@@ -1,0 +1,14 @@
+//! Whole-slide images in pure Rust: pyramidal TIFF and BigTIFF (tiled; JPEG, deflate,
+//! LZW or uncompressed tiles), Aperio SVS (MPP and AppMag from the ImageDescription) and
+//! OME-TIFF (SubIFD pyramids, PhysicalSizeX/Y), behind one [`Slide`] interface with
+//! OpenSlide's conventions: level-0 coordinates, per-level downsamples,
+//! `best_level_for_downsample`, RGBA `read_region` (transparent outside the image).
+//! JPEG tiles are decoded by libjpeg-turbo, as OpenSlide does.
+
+mod codec;
+pub mod error;
+pub mod slide;
+pub mod tiff;
+
+pub use error::WsiError;
+pub use slide::{Level, Slide, SlideOverrides};
