@@ -119,9 +119,13 @@ pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Resu
         cells_with_negative_values: 0,
     };
     let pb = bar(n_cells, "cells", opts.progress);
+    // Cells are prepared (binned, subsampled) in file order, so the random draws are the
+    // reference's; a block of prepared cells is then batched by length, so each batch
+    // pads to similar lengths (padding is masked: it changes no result, only the work).
+    let block = opts.batch_size * 8;
     let mut start = 0;
     while start < n_cells {
-        let end = (start + opts.batch_size).min(n_cells);
+        let end = (start + block).min(n_cells);
         let rows = m.read_rows(start..end)?;
         let mut cells = Vec::with_capacity(end - start);
         for r in 0..rows.n_rows() {
@@ -150,18 +154,27 @@ pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Resu
                 out.subsampled_cells += 1;
             }
             out.cells_with_negative_values += negative as usize;
-            cells.push(t);
+            cells.push(collator.prepare(t, &mut rng));
         }
-        let batch = collator.collate(cells, &mut rng);
-        let b = end - start;
-        let genes_t = Tensor::from_vec(batch.genes, (b, batch.len), &Device::Cpu)?;
-        let values_t = Tensor::from_vec(batch.values, (b, batch.len), &Device::Cpu)?;
-        let mut emb = model.cell_embeddings(&genes_t, &values_t).with_context(|| format!("{path}: cells {start}..{end}"))?;
-        if opts.normalize {
-            emb = l2_rows(&emb)?;
+        let mut order: Vec<usize> = (0..cells.len()).collect();
+        order.sort_by_key(|&i| cells[i].genes.len());
+        let mut rows_out = vec![0f32; cells.len() * dim];
+        for idx in order.chunks(opts.batch_size) {
+            let group: Vec<CellTokens> = idx.iter().map(|&i| cells[i].clone()).collect();
+            let batch = collator.pad(&group);
+            let b = idx.len();
+            let genes_t = Tensor::from_vec(batch.genes, (b, batch.len), &Device::Cpu)?;
+            let values_t = Tensor::from_vec(batch.values, (b, batch.len), &Device::Cpu)?;
+            let mut emb = model.cell_embeddings(&genes_t, &values_t).with_context(|| format!("{path}: cells {start}..{end}"))?;
+            if opts.normalize {
+                emb = l2_rows(&emb)?;
+            }
+            for (row, &i) in emb.to_vec2::<f32>()?.into_iter().zip(idx) {
+                rows_out[i * dim..(i + 1) * dim].copy_from_slice(&row);
+            }
+            pb.inc(b as u64);
         }
-        out.data.extend(emb.flatten_all()?.to_vec1::<f32>()?);
-        pb.inc(b as u64);
+        out.data.extend(rows_out);
         start = end;
     }
     pb.finish_and_clear();

@@ -192,32 +192,44 @@ pub struct CellBatch {
 
 impl CellCollator {
     /// Bins, subsamples and pads `cells` (each `<cls>` + its non-zero genes, with the
-    /// `<cls>` value `pad_value`), drawing random numbers cell by cell in order.
-    pub fn collate(&self, mut cells: Vec<CellTokens>, rng: &mut CellRng) -> CellBatch {
-        let longest = cells.iter().map(|c| c.genes.len()).max().unwrap_or(0);
-        let len = longest.min(self.max_length);
+    /// `<cls>` value `pad_value`), drawing random numbers cell by cell in order: the
+    /// reference collator on one batch.
+    pub fn collate(&self, cells: Vec<CellTokens>, rng: &mut CellRng) -> CellBatch {
+        let prepared: Vec<CellTokens> = cells.into_iter().map(|c| self.prepare(c, rng)).collect();
+        self.pad(&prepared)
+    }
+
+    /// One cell's part of the collator: binning, then (above `max_length` tokens)
+    /// subsampling to `<cls>` + a random `max_length - 1` genes in permutation order.
+    /// Whether a cell is subsampled does not depend on the rest of its batch (the
+    /// reference pads to the batch's longest cell, capped at `max_length`), so cells
+    /// prepared in order can be batched in any grouping afterwards.
+    pub fn prepare(&self, mut cell: CellTokens, rng: &mut CellRng) -> CellTokens {
+        if cell.values.len() > 1 {
+            bin_row(&mut cell.values[1..], self.n_bins, &mut rng.numpy);
+        }
+        if cell.genes.len() <= self.max_length {
+            return cell;
+        }
+        let keep = rng.torch_randperm(cell.genes.len() - 1);
+        let mut out = CellTokens { genes: vec![cell.genes[0]], values: vec![cell.values[0]] };
+        for &k in keep.iter().take(self.max_length - 1) {
+            out.genes.push(cell.genes[k + 1]);
+            out.values.push(cell.values[k + 1]);
+        }
+        out
+    }
+
+    /// Pads prepared cells to the longest one with `<pad>` / `pad_value`.
+    pub fn pad(&self, cells: &[CellTokens]) -> CellBatch {
+        let len = cells.iter().map(|c| c.genes.len()).max().unwrap_or(0);
         let mut genes = Vec::with_capacity(cells.len() * len);
         let mut values = Vec::with_capacity(cells.len() * len);
-        for cell in cells.iter_mut() {
-            if cell.values.len() > 1 {
-                bin_row(&mut cell.values[1..], self.n_bins, &mut rng.numpy);
-            }
-            let (g, v) = if cell.genes.len() > len {
-                let keep = rng.torch_randperm(cell.genes.len() - 1);
-                let mut g = vec![cell.genes[0]];
-                let mut v = vec![cell.values[0]];
-                for &k in keep.iter().take(len - 1) {
-                    g.push(cell.genes[k + 1]);
-                    v.push(cell.values[k + 1]);
-                }
-                (g, v)
-            } else {
-                (cell.genes.clone(), cell.values.clone())
-            };
-            let pad = len - g.len();
-            genes.extend_from_slice(&g);
+        for c in cells {
+            let pad = len - c.genes.len();
+            genes.extend_from_slice(&c.genes);
             genes.extend(std::iter::repeat_n(self.pad_id, pad));
-            values.extend_from_slice(&v);
+            values.extend_from_slice(&c.values);
             values.extend(std::iter::repeat_n(self.pad_value, pad));
         }
         CellBatch { len, genes, values }
