@@ -61,7 +61,7 @@ enum Command {
     /// Single-cell: scGPT cell embeddings and kNN label transfer on .h5ad files.
     #[command(subcommand)]
     Cells(cells::CellsCommand),
-    /// Whole-slide images: slide structure and metadata.
+    /// Whole-slide images: slide structure and metadata, tissue detection.
     #[command(subcommand)]
     Wsi(wsi::WsiCommand),
     /// Zero-shot classification of images against text labels.
@@ -117,6 +117,7 @@ fn main() -> ExitCode {
         Command::Cells(cells::CellsCommand::Embed(a)) => cells::embed(a, &cli.global),
         Command::Cells(cells::CellsCommand::Annotate(a)) => cells::annotate(a, &cli.global),
         Command::Wsi(wsi::WsiCommand::Info(a)) => wsi::info(a),
+        Command::Wsi(wsi::WsiCommand::Segment(a)) => wsi::segment(a, cli.global.quiet),
         Command::ZeroShot(a) => commands::zero_shot(a, &cli.global),
         Command::Retrieve(a) => commands::retrieve(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),

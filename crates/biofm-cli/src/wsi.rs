@@ -10,6 +10,64 @@ use std::path::PathBuf;
 pub enum WsiCommand {
     /// Levels, tile layout, microns per pixel and magnification of slides.
     Info(InfoArgs),
+    /// Tissue detection: outlines as GeoJSON (QuPath: File > Import objects) and a
+    /// thumbnail PNG with the outlines drawn, per slide.
+    Segment(SegmentArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SegmentArgs {
+    /// Slide files.
+    #[arg(required = true)]
+    pub slides: Vec<PathBuf>,
+    /// Output folder (`<slide>.geojson`, `<slide>_tissue.png`).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Segment at the pyramid level closest to this downsample.
+    #[arg(long, default_value_t = 32.0)]
+    pub downsample: f64,
+    /// Drop tissue pieces smaller than this many µm².
+    #[arg(long, default_value_t = 10_000.0)]
+    pub min_area: f64,
+}
+
+pub fn segment(a: SegmentArgs, quiet: bool) -> Result<()> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let opts = biofm_wsi::TissueOptions { downsample: a.downsample, min_area_um2: a.min_area, ..Default::default() };
+    for path in &a.slides {
+        let s = Slide::open(path).with_context(|| format!("{}", path.display()))?;
+        let m = biofm_wsi::detect_tissue(&s, &opts).with_context(|| format!("{}", path.display()))?;
+        let stem = path.file_stem().and_then(|x| x.to_str()).unwrap_or("slide").to_string();
+        let geo = a.out.join(format!("{stem}.geojson"));
+        let mut f = biofm_formats::AtomicFile::create(&geo)?;
+        serde_json::to_writer(f.writer(), &m.to_geojson())?;
+        f.commit()?;
+        let png_path = a.out.join(format!("{stem}_tissue.png"));
+        let mut f = biofm_formats::AtomicFile::create(&png_path)?;
+        {
+            let mut enc = png::Encoder::new(f.writer(), m.width as u32, m.height as u32);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.write_header()?.write_image_data(&m.overlay())?;
+        }
+        f.commit()?;
+        if !quiet {
+            let pieces = m.polygons().len();
+            let area = m.area_px() * s.mpp().map(|(x, y)| x * y * 1e-6).unwrap_or(0.0);
+            let (w, h) = s.dimensions();
+            let share = m.area_px() / (w as f64 * h as f64) * 100.0;
+            eprintln!(
+                "{}: {pieces} tissue pieces, {share:.1}% of the slide{} (level {}, Otsu threshold {} on saturation) -> {}, {}",
+                path.display(),
+                if area > 0.0 { format!(", {area:.2} mm²") } else { String::new() },
+                m.level,
+                m.threshold,
+                geo.display(),
+                png_path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]

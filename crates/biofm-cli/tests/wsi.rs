@@ -35,3 +35,24 @@ fn wsi_info_reports_levels_and_resolution() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("bad.svs") && err.contains("not a TIFF") && !err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn wsi_segment_writes_geojson_and_thumbnail() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_biofm"))
+        .args(["wsi", "segment", "-o"])
+        .arg(dir.path())
+        .arg(slides().join("aperio.svs"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("8 tissue pieces"), "{err}");
+    let geo: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("aperio.geojson")).unwrap()).unwrap();
+    assert_eq!(geo["features"].as_array().unwrap().len(), 8);
+    let png = std::fs::read(dir.path().join("aperio_tissue.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Width and height in the IHDR: the segmentation level (187 x 137).
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 187);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 137);
+}

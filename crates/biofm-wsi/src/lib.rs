@@ -3,12 +3,15 @@
 //! OME-TIFF (SubIFD pyramids, PhysicalSizeX/Y), behind one [`Slide`] interface with
 //! OpenSlide's conventions: level-0 coordinates, per-level downsamples,
 //! `best_level_for_downsample`, RGBA `read_region` (transparent outside the image).
-//! JPEG tiles are decoded by libjpeg-turbo, as OpenSlide does.
+//! JPEG tiles are decoded by libjpeg-turbo, as OpenSlide does. [`tissue`] segments tissue
+//! on a low-resolution level (saturation + Otsu) and exports outlines as GeoJSON.
 
 mod codec;
 pub mod error;
 pub mod slide;
 pub mod tiff;
+pub mod tissue;
 
 pub use error::WsiError;
 pub use slide::{Level, Slide, SlideOverrides};
+pub use tissue::{detect_tissue, TissueMask, TissueOptions};
