@@ -8,6 +8,7 @@
 pub mod anndata;
 pub mod atomic;
 pub mod embeddings;
+pub mod features;
 pub mod npy;
 
 pub use atomic::AtomicFile;
