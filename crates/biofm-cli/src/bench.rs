@@ -15,16 +15,18 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// An open_clip model folder. Default: the full-size random BiomedCLIP written by
-    /// `tools/reference/gen_openclip_fixtures.py --full .cache/biomedclip-random`.
-    #[arg(long, default_value = ".cache/biomedclip-random")]
-    pub model: PathBuf,
+    /// An open_clip model folder (with --cells: an scGPT checkpoint folder). Default: the
+    /// full-size random BiomedCLIP written by `tools/reference/gen_openclip_fixtures.py
+    /// --full .cache/biomedclip-random` (with --cells: `.cache/scgpt-full`, from
+    /// `gen_scgpt_fixtures.py --full`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Python of the reference environment (tools/reference/setup.sh creates it).
     #[arg(long, default_value = "tools/reference/.venv/bin/python")]
     pub python: PathBuf,
-    /// Comma-separated batch sizes.
-    #[arg(long, default_value = "1,8")]
-    pub batch_sizes: String,
+    /// Comma-separated batch sizes (default 1,8; with --cells 1,64).
+    #[arg(long)]
+    pub batch_sizes: Option<String>,
     /// Timed calls per engine and measurement, alternating PyTorch and biofm call by
     /// call so that both see the same machine conditions; medians are reported.
     #[arg(long, default_value_t = 10)]
@@ -135,6 +137,46 @@ impl Drop for PyWorker {
     }
 }
 
+/// What both benchmarks check and parse first: the model folder (which must hold
+/// `marker`), the reference Python and script, the thread count and the batch sizes.
+struct Setup {
+    model: PathBuf,
+    script: PathBuf,
+    threads: usize,
+    batches: Vec<usize>,
+}
+
+fn setup(a: &BenchArgs, g: &GlobalArgs, default_model: &str, marker: &str, generator: &str, script: &str, default_batches: &str) -> Result<Setup> {
+    let model = a.model.clone().unwrap_or_else(|| PathBuf::from(default_model));
+    if !model.join(marker).is_file() {
+        bail!(
+            "{} has no {marker}. Create the full-size random model with\n  \
+             tools/reference/setup.sh && tools/reference/.venv/bin/python tools/reference/{generator} --full {}",
+            model.display(),
+            model.display()
+        );
+    }
+    if !a.python.is_file() {
+        bail!("{} not found: run tools/reference/setup.sh to create the PyTorch reference environment", a.python.display());
+    }
+    let script = PathBuf::from(script);
+    if !script.is_file() {
+        bail!("run biofm bench from the repository root ({} not found)", script.display());
+    }
+    let threads = g.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let batches: Vec<usize> = a
+        .batch_sizes
+        .as_deref()
+        .unwrap_or(default_batches)
+        .split(',')
+        .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
+        .collect::<Result<_>>()?;
+    if a.iters == 0 || batches.iter().any(|&b| b == 0) {
+        bail!("--iters and batch sizes must be at least 1");
+    }
+    Ok(Setup { model, script, threads, batches })
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -170,40 +212,17 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     if a.cells {
         return run_cells(a, g);
     }
-    if !a.model.join("open_clip_config.json").is_file() {
-        bail!(
-            "{} is not an open_clip model folder. Create the full-size random BiomedCLIP with\n  \
-             tools/reference/setup.sh && tools/reference/.venv/bin/python tools/reference/gen_openclip_fixtures.py --full {}",
-            a.model.display(),
-            a.model.display()
-        );
-    }
-    if !a.python.is_file() {
-        bail!("{} not found: run tools/reference/setup.sh to create the PyTorch reference environment", a.python.display());
-    }
-    let threads = g.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let batches: Vec<usize> = a
-        .batch_sizes
-        .split(',')
-        .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
-        .collect::<Result<_>>()?;
-    if a.iters == 0 || batches.iter().any(|&b| b == 0) {
-        bail!("--iters and batch sizes must be at least 1");
-    }
+    let Setup { model: model_dir, script, threads, batches } =
+        setup(&a, g, ".cache/biomedclip-random", "open_clip_config.json", "gen_openclip_fixtures.py", "tools/reference/bench_openclip.py", "1,8")?;
     let data = find_data_dir(None)?;
     let images = biofm_pipelines::inputs::expand_images(&[data.join("samples")])?;
     let prompts_file = tempfile_with(&PROMPTS.join("\n"))?;
-    let script = PathBuf::from("tools/reference/bench_openclip.py");
-    if !script.is_file() {
-        bail!("run biofm bench from the repository root ({} not found)", script.display());
-    }
-
-    eprintln!("loading {} in biofm and in PyTorch ...", a.model.display());
-    let model = Model::load(&a.model.display().to_string(), &LoadOptions::from_env(DType::F32, !g.quiet)?)?;
+    eprintln!("loading {} in biofm and in PyTorch ...", model_dir.display());
+    let model = Model::load(&model_dir.display().to_string(), &LoadOptions::from_env(DType::F32, !g.quiet)?)?;
     let mut cmd = std::process::Command::new(&a.python);
     cmd.arg(&script)
         .arg("--model")
-        .arg(&a.model)
+        .arg(&model_dir)
         .arg("--threads")
         .arg(threads.to_string())
         .arg("--texts-file")
@@ -253,7 +272,7 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     drop(py);
 
     let cpu = cpu_name();
-    println!("Model: {} (f32), {threads} threads, {cpu}", a.model.display());
+    println!("Model: {} (f32), {threads} threads, {cpu}", model_dir.display());
     println!(
         "PyTorch side: {versions}. Median of {} calls per engine, PyTorch and biofm alternating call by call (after {} warm-up calls each)",
         a.iters, a.warmup
@@ -303,22 +322,8 @@ fn run_cells(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     use biofm_preprocess::cells::{CellCollator, CellRng, CellTokens};
     use candle_core::{Device, Tensor};
 
-    let model_dir = if a.model == PathBuf::from(".cache/biomedclip-random") { PathBuf::from(".cache/scgpt-full") } else { a.model.clone() };
-    if !model_dir.join("args.json").is_file() {
-        bail!(
-            "{} is not an scGPT checkpoint folder. Create the full-size random scGPT with\n  \
-             tools/reference/setup.sh && tools/reference/.venv/bin/python tools/reference/gen_scgpt_fixtures.py --full {}",
-            model_dir.display(),
-            model_dir.display()
-        );
-    }
-    if !a.python.is_file() {
-        bail!("{} not found: run tools/reference/setup.sh to create the PyTorch reference environment", a.python.display());
-    }
-    let script = PathBuf::from("tools/reference/bench_scgpt.py");
-    if !script.is_file() {
-        bail!("run biofm bench from the repository root ({} not found)", script.display());
-    }
+    let Setup { model: model_dir, script, threads, batches } =
+        setup(&a, g, ".cache/scgpt-full", "args.json", "gen_scgpt_fixtures.py", "tools/reference/bench_scgpt.py", "1,64")?;
     let (input, raw) = match &a.input {
         Some(p) => (p.clone(), a.raw),
         None => {
@@ -326,15 +331,6 @@ fn run_cells(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
             (base.join("scanpy/10x_pbmc68k_reduced.h5ad"), true)
         }
     };
-    let threads = g.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let batch_sizes = if a.batch_sizes == "1,8" { "1,64".to_string() } else { a.batch_sizes.clone() };
-    let batches: Vec<usize> = batch_sizes
-        .split(',')
-        .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
-        .collect::<Result<_>>()?;
-    if a.iters == 0 || batches.iter().any(|&b| b == 0) {
-        bail!("--iters and batch sizes must be at least 1");
-    }
     let n_cells = *batches.iter().max().unwrap_or(&1);
     const MAX_LENGTH: usize = 1200;
 
@@ -385,9 +381,7 @@ fn run_cells(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
             let batch = collator.collate(cells[..b].to_vec(), &mut CellRng::new(0));
             let genes = Tensor::from_vec(batch.genes, (b, batch.len), &Device::Cpu)?;
             let values = Tensor::from_vec(batch.values, (b, batch.len), &Device::Cpu)?;
-            let e = model.cell_embeddings(&genes, &values)?;
-            let n = e.sqr()?.sum_keepdim(1)?.sqrt()?;
-            drop(e.broadcast_div(&n)?);
+            drop(biofm_pipelines::cells::normalize_rows(&model.cell_embeddings(&genes, &values)?)?);
             Ok(())
         };
         let t = paired(

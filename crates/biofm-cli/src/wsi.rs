@@ -39,8 +39,9 @@ pub fn segment(a: SegmentArgs, quiet: bool) -> Result<()> {
         let m = biofm_wsi::detect_tissue(&s, &opts).with_context(|| format!("{}", path.display()))?;
         let stem = path.file_stem().and_then(|x| x.to_str()).unwrap_or("slide").to_string();
         let geo = a.out.join(format!("{stem}.geojson"));
+        let geojson = m.to_geojson();
         let mut f = biofm_formats::AtomicFile::create(&geo)?;
-        serde_json::to_writer(f.writer(), &m.to_geojson())?;
+        serde_json::to_writer(f.writer(), &geojson)?;
         f.commit()?;
         let png_path = a.out.join(format!("{stem}_tissue.png"));
         let mut f = biofm_formats::AtomicFile::create(&png_path)?;
@@ -52,7 +53,7 @@ pub fn segment(a: SegmentArgs, quiet: bool) -> Result<()> {
         }
         f.commit()?;
         if !quiet {
-            let pieces = m.polygons().len();
+            let pieces = geojson["features"].as_array().map_or(0, Vec::len);
             let area = m.area_px() * s.mpp().map(|(x, y)| x * y * 1e-6).unwrap_or(0.0);
             let (w, h) = s.dimensions();
             let share = m.area_px() / (w as f64 * h as f64) * 100.0;

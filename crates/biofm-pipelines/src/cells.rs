@@ -167,7 +167,7 @@ pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Resu
             let values_t = Tensor::from_vec(batch.values, (b, batch.len), &Device::Cpu)?;
             let mut emb = model.cell_embeddings(&genes_t, &values_t).with_context(|| format!("{path}: cells {start}..{end}"))?;
             if opts.normalize {
-                emb = l2_rows(&emb)?;
+                emb = normalize_rows(&emb)?;
             }
             for (row, &i) in emb.to_vec2::<f32>()?.into_iter().zip(idx) {
                 rows_out[i * dim..(i + 1) * dim].copy_from_slice(&row);
@@ -181,8 +181,9 @@ pub fn embed_cells(model: &ScGpt, ad: &AnnData, opts: &CellEmbedOptions) -> Resu
     Ok(out)
 }
 
-/// `x / np.linalg.norm(x, axis=1, keepdims=True)` as the reference normalises (no eps).
-fn l2_rows(x: &Tensor) -> Result<Tensor> {
+/// `x / np.linalg.norm(x, axis=1, keepdims=True)`, as scGPT's `embed_data` normalises
+/// (no eps, unlike `F.normalize`).
+pub fn normalize_rows(x: &Tensor) -> Result<Tensor> {
     let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?;
     Ok(x.broadcast_div(&norm)?)
 }

@@ -87,7 +87,7 @@ impl Slide {
                 "no tiled image in the file: whole-slide readers need a tiled pyramid (convert strips with e.g. `vips tiffsave --tile --pyramid`)".into(),
             ));
         }
-        let mut levels = candidates.iter().map(|i| level_of(i, data.len() as u64)).collect::<Result<Vec<_>, _>>()?;
+        let mut levels = candidates.into_iter().map(level_of).collect::<Result<Vec<_>, _>>()?;
         levels.sort_by(|a, b| b.width.cmp(&a.width).then(b.height.cmp(&a.height)));
         let (w0, h0) = (levels[0].width as f64, levels[0].height as f64);
         for l in &mut levels {
@@ -243,7 +243,7 @@ impl Slide {
     }
 }
 
-fn level_of(ifd: &Ifd, file_len: u64) -> Result<Level, WsiError> {
+fn level_of(ifd: &Ifd) -> Result<Level, WsiError> {
     let need = |t: u16, name: &str| {
         ifd.uint(t).ok_or_else(|| WsiError::Corrupt { offset: ifd.offset, message: format!("tiled image without {name}") })
     };
@@ -279,7 +279,6 @@ fn level_of(ifd: &Ifd, file_len: u64) -> Result<Level, WsiError> {
         jpeg_tables: ifd.bytes(tag::JPEG_TABLES).map(<[u8]>::to_vec),
     };
     fmt.check().map_err(|m| WsiError::Unsupported(format!("level {width}x{height}: {m} (compression {})", compression_name(fmt.compression))))?;
-    let _ = file_len;
     Ok(Level { width, height, downsample: 1.0, tile_width: tw, tile_height: th, fmt, offsets, counts, tiles_across })
 }
 

@@ -287,8 +287,8 @@ impl AnnData {
             _ => bail!("{}: no `obs` table: not an AnnData file", path.display()),
         };
         let mut ad = Self { path: path.to_path_buf(), file, legacy, n_obs: 0, n_vars: 0 };
-        ad.n_obs = ad.obs_names()?.len();
-        ad.n_vars = ad.var_names()?.len();
+        ad.n_obs = ad.frame_len("obs")?;
+        ad.n_vars = ad.frame_len("var")?;
         Ok(ad)
     }
 
@@ -405,7 +405,7 @@ impl AnnData {
             bail!("{}: no {source} ({hint})", self.path.display());
         }
         let n_cols_expected = match source {
-            MatrixSource::Raw => self.gene_names(source)?.len(),
+            MatrixSource::Raw => self.frame_len(&self.var_table(source))?,
             _ => self.n_vars,
         };
         let (shape, kind) = if let Ok(ds) = self.file.dataset(&name) {
@@ -475,21 +475,31 @@ impl AnnData {
         Ok((d, v.into_iter().map(|x| x as f32).collect()))
     }
 
-    fn frame_index(&self, table: &str) -> Result<Vec<String>> {
+    /// The dataset holding `table`'s index, and the field within it for a legacy
+    /// compound table.
+    fn index_dataset(&self, table: &str) -> Result<(Dataset, Option<&'static str>)> {
         let ctx = || self.err_ctx(&format!("reading the `{table}` index"));
         if let Ok(g) = self.file.group(table) {
             let index_name = read_str_attr(&g, "_index").unwrap_or_else(|_| "_index".into());
-            let ds = g.dataset(&index_name).with_context(ctx)?;
-            let v = lowlevel::read_strings(&ds, None).with_context(ctx)?;
-            return Ok(v.into_iter().map(|s| s.unwrap_or_default()).collect());
+            return Ok((g.dataset(&index_name).with_context(ctx)?, None));
         }
         let ds = self.file.dataset(table).with_context(ctx)?;
         let fields = lowlevel::compound_fields(&ds).with_context(ctx)?;
         let field = ["index", "_index"].into_iter().find(|f| fields.iter().any(|x| x == f)).ok_or_else(|| {
             anyhow!("{}: the legacy `{table}` table has no `index` field (fields: {fields:?})", self.path.display())
         })?;
-        let v = lowlevel::read_strings(&ds, Some(field)).with_context(ctx)?;
+        Ok((ds, Some(field)))
+    }
+
+    fn frame_index(&self, table: &str) -> Result<Vec<String>> {
+        let (ds, field) = self.index_dataset(table)?;
+        let v = lowlevel::read_strings(&ds, field).with_context(|| self.err_ctx(&format!("reading the `{table}` index")))?;
         Ok(v.into_iter().map(|s| s.unwrap_or_default()).collect())
+    }
+
+    /// Number of rows of `table`, without reading its names.
+    fn frame_len(&self, table: &str) -> Result<usize> {
+        Ok(self.index_dataset(table)?.0.size())
     }
 
     fn frame_columns(&self, table: &str) -> Result<Vec<String>> {
