@@ -2,7 +2,9 @@
 # Installs the Debian packages biofm builds against. Safe to re-run: packages already
 # installed are skipped without touching the network.
 set -euo pipefail
-packages=(pkg-config libturbojpeg0-dev libhdf5-dev python3-venv python3-pip)
+# libopenslide0 (3.4.1 on bookworm) is loaded at run time for vendor slide formats
+# (NDPI, MRXS, SCN, ...); biofm builds and runs without it.
+packages=(pkg-config libturbojpeg0-dev libhdf5-dev python3-venv python3-pip libopenslide0)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,7 +29,8 @@ EXAMPLES:
   biofm embed text --model all-minilm-l6-v2 --out text.jsonl --file sentences.txt
   biofm retrieve --model biomedclip --images images/ --text 'chest X-ray' --top-k 5
   biofm cells embed --model scGPT_human/ --input pbmc.h5ad --out pbmc_scgpt.h5ad
-  biofm cells annotate --model scGPT_human/ --reference ref.h5ad --label-col cell_type --query query.h5ad";
+  biofm cells annotate --model scGPT_human/ --reference ref.h5ad --label-col cell_type --query query.h5ad
+  biofm wsi run --slides slides/ --job job/ --encoder uni --continue-on-error";
 
 #[derive(Parser, Debug)]
 #[command(name = "biofm", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
@@ -61,7 +62,7 @@ enum Command {
     /// Single-cell: scGPT cell embeddings and kNN label transfer on .h5ad files.
     #[command(subcommand)]
     Cells(cells::CellsCommand),
-    /// Whole-slide images: slide structure and metadata, tissue detection.
+    /// Whole-slide images: slide metadata, tissue detection, patch-feature jobs.
     #[command(subcommand)]
     Wsi(wsi::WsiCommand),
     /// Zero-shot classification of images against text labels.
@@ -118,6 +119,7 @@ fn main() -> ExitCode {
         Command::Cells(cells::CellsCommand::Annotate(a)) => cells::annotate(a, &cli.global),
         Command::Wsi(wsi::WsiCommand::Info(a)) => wsi::info(a),
         Command::Wsi(wsi::WsiCommand::Segment(a)) => wsi::segment(a, cli.global.quiet),
+        Command::Wsi(wsi::WsiCommand::Run(a)) => wsi::run(a, &cli.global),
         Command::ZeroShot(a) => commands::zero_shot(a, &cli.global),
         Command::Retrieve(a) => commands::retrieve(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),

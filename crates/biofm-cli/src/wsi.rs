@@ -13,6 +13,157 @@ pub enum WsiCommand {
     /// Tissue detection: outlines as GeoJSON (QuPath: File > Import objects) and a
     /// thumbnail PNG with the outlines drawn, per slide.
     Segment(SegmentArgs),
+    /// The whole job over a folder of slides: tissue → patches at a target
+    /// magnification → patch features (HDF5 per slide, TRIDENT's layout). Resumable;
+    /// several processes or machines can share one job folder.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Slide folder(s) or files.
+    #[arg(long, required = true, num_args = 1..)]
+    pub slides: Vec<PathBuf>,
+    /// Job folder (results go to <job>/<mag>x_<size>px_<overlap>px_overlap/features_<encoder>/).
+    #[arg(long)]
+    pub job: PathBuf,
+    /// Patch encoder: `uni`, `uni2-h` (patch size, magnification and preprocessing come
+    /// with them), `biomedclip`, a timm / open_clip model folder, or hf:ORG/NAME.
+    #[arg(long)]
+    pub encoder: String,
+    /// Weights for a named encoder: its downloaded hub folder or the checkpoint file
+    /// (e.g. UNI's pytorch_model.bin).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Target magnification (default: the encoder's, else 20).
+    #[arg(long)]
+    pub mag: Option<f64>,
+    /// Patch size in pixels at the target magnification (default: the encoder's, else 256).
+    #[arg(long)]
+    pub patch_size: Option<u32>,
+    /// Overlap between neighbouring patches, in pixels at the target magnification.
+    #[arg(long, default_value_t = 0)]
+    pub overlap: u32,
+    /// Keep patches with at least this fraction of tissue (0: any patch touching tissue).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_tissue: f64,
+    /// Patches per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Go on past slides that fail (each is reported; the exit status is still non-zero).
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// Also write each slide's mean patch embedding (slide_features_mean_<encoder>/).
+    #[arg(long)]
+    pub slide_embedding: bool,
+    /// CSV with per-slide `slide,mpp[,magnification]` (slide = file name or name without extension).
+    #[arg(long)]
+    pub overrides: Option<PathBuf>,
+    /// Microns per pixel for slides that record none (and have no override).
+    #[arg(long)]
+    pub mpp: Option<f64>,
+    /// Take over a slide's lock when it was not refreshed for this many seconds
+    /// (locks of processes that died on this host are taken over at once).
+    #[arg(long, default_value_t = 600)]
+    pub stale_lock_after: u64,
+    /// Tissue detection: pyramid level closest to this downsample.
+    #[arg(long, default_value_t = 32.0)]
+    pub tissue_downsample: f64,
+    /// Tissue detection: drop pieces smaller than this many µm².
+    #[arg(long, default_value_t = 10_000.0)]
+    pub min_area: f64,
+    /// Precision.
+    #[arg(long, value_enum, default_value_t = crate::Dtype::F32)]
+    pub dtype: crate::Dtype,
+}
+
+pub fn run(a: RunArgs, g: &crate::GlobalArgs) -> Result<()> {
+    use biofm_pipelines::wsi::{discover_slides, read_overrides_csv, run_job, JobDirs, JobOptions, SlideOutcome};
+    let slides = discover_slides(&a.slides)?;
+    if slides.is_empty() {
+        anyhow::bail!("no slides found in {:?} (looked for {})", a.slides, biofm_pipelines::wsi::SLIDE_EXTENSIONS.join(", "));
+    }
+    if let Some(m) = a.mpp {
+        anyhow::ensure!(m > 0.0 && m.is_finite(), "--mpp must be a positive number, got {m}");
+    }
+    let overrides = match &a.overrides {
+        Some(p) => read_overrides_csv(p)?,
+        None => Default::default(),
+    };
+    let opts = biofm_models::LoadOptions::from_env(a.dtype.candle(), !g.quiet)?;
+    let encoder = biofm_models::Model::load_patch_encoder(&a.encoder, a.weights.as_deref(), &opts)
+        .with_context(|| format!("cannot load the patch encoder `{}`", a.encoder))?;
+    let encoder_name = encoder_dir_name(&a.encoder);
+    let spec = biofm_wsi::PatchSpec {
+        magnification: a.mag.unwrap_or(encoder.magnification),
+        patch_size: a.patch_size.unwrap_or(encoder.patch_size),
+        overlap: a.overlap,
+        min_tissue: a.min_tissue,
+    };
+    let job_opts = JobOptions {
+        spec,
+        tissue: biofm_wsi::TissueOptions { downsample: a.tissue_downsample, min_area_um2: a.min_area, ..Default::default() },
+        encoder_name: encoder_name.clone(),
+        batch_size: a.batch_size,
+        continue_on_error: a.continue_on_error,
+        slide_embedding: a.slide_embedding,
+        overrides,
+        default_mpp: a.mpp,
+        stale_after: std::time::Duration::from_secs(a.stale_lock_after),
+        progress: !g.quiet,
+    };
+    let dirs = JobDirs::new(&a.job, &spec, &encoder_name);
+    if !g.quiet {
+        eprintln!(
+            "{} slides, {} px patches at {}x (overlap {} px, min tissue {}), encoder {} ({}-d) -> {}",
+            slides.len(),
+            spec.patch_size,
+            spec.magnification,
+            spec.overlap,
+            spec.min_tissue,
+            a.encoder,
+            encoder.embedding_dim(),
+            dirs.features.display()
+        );
+    }
+    let summary = run_job(&slides, &a.job, &encoder, &job_opts, |path, outcome| {
+        let name = biofm_pipelines::wsi::slide_name(path);
+        match outcome {
+            SlideOutcome::Done { patches, seconds } => {
+                println!("done     {name}  {patches} patches  {seconds:.1} s  ({:.1} patches/s)", *patches as f64 / seconds.max(1e-9))
+            }
+            SlideOutcome::Skipped => println!("skipped  {name}  (already done)"),
+            SlideOutcome::Busy { holder } => println!("busy     {name}  (being processed by {holder})"),
+            SlideOutcome::Failed { reason } => println!("failed   {name}  {}", reason.replace('\n', " ")),
+        }
+    })?;
+    if !g.quiet {
+        eprintln!(
+            "{} done, {} skipped, {} busy elsewhere, {} failed; {} patches in {:.1} s ({:.1} patches/s)",
+            summary.done,
+            summary.skipped,
+            summary.busy,
+            summary.failed,
+            summary.patches,
+            summary.seconds,
+            summary.patches as f64 / summary.seconds.max(1e-9)
+        );
+    }
+    if summary.failed > 0 {
+        anyhow::bail!("{} slide(s) failed; see {} for the reasons", summary.failed, dirs.status.display());
+    }
+    Ok(())
+}
+
+/// The encoder's name in the job layout: the registry name, or a folder's name.
+fn encoder_dir_name(spec: &str) -> String {
+    let p = std::path::Path::new(spec);
+    let base = if p.exists() {
+        p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| spec.to_string())
+    } else {
+        spec.trim_start_matches("hf:").replace('/', "_")
+    };
+    base.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
 }
 
 #[derive(Args, Debug)]
@@ -88,7 +239,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
         if a.json {
             all.push(serde_json::json!({
                 "path": path.display().to_string(),
-                "vendor": s.vendor(),
+                "vendor": s.vendor(), "backend": s.backend().to_string(),
                 "mpp": s.mpp().map(|(x, y)| [x, y]),
                 "objective_power": s.objective_power(),
                 "levels": s.levels().iter().map(|l| serde_json::json!({
@@ -100,7 +251,7 @@ pub fn info(a: InfoArgs) -> Result<()> {
             continue;
         }
         let (w, h) = s.dimensions();
-        println!("{}: {} slide, {w} x {h} px", path.display(), s.vendor());
+        println!("{}: {} slide, {w} x {h} px, reader: {}", path.display(), s.vendor(), s.backend());
         match s.mpp() {
             Some((x, y)) => println!("  microns per pixel: {x} x {y}"),
             None => println!("  microns per pixel: unknown (give it with an mpp override)"),

@@ -5,12 +5,15 @@ use biofm_formats::features::{read_features, write_features, FeatureAttrs};
 fn attrs() -> FeatureAttrs {
     FeatureAttrs {
         encoder: "uni".into(),
+        name: "slide_1".into(),
         patch_size: 256,
         patch_size_level0: 512,
         target_magnification: 20.0,
         level0_magnification: Some(40.0),
         level0_mpp: Some(0.25),
         overlap: 0,
+        level0_width: 4000,
+        level0_height: 3000,
     }
 }
 
@@ -29,6 +32,18 @@ fn round_trip_with_the_toolkit_layout() {
     let c = f.dataset("coords").unwrap();
     assert_eq!(c.shape(), vec![3, 2]);
     assert_eq!(c.dtype().unwrap().to_descriptor().unwrap(), hdf5::types::TypeDescriptor::Integer(hdf5::types::IntSize::U8));
+    // TRIDENT's attributes on the datasets: integers as int64 (TITAN reads
+    // coords.attrs["patch_size_level0"]), names as strings.
+    let ps0: i64 = c.attr("patch_size_level0").unwrap().read_scalar().unwrap();
+    assert_eq!(ps0, 512);
+    let mag: i64 = c.attr("level0_magnification").unwrap().read_scalar().unwrap();
+    assert_eq!(mag, 40);
+    let w: i64 = c.attr("level0_width").unwrap().read_scalar().unwrap();
+    assert_eq!(w, 4000);
+    let enc: hdf5::types::VarLenUnicode = d.attr("encoder").unwrap().read_scalar().unwrap();
+    assert_eq!(enc.as_str(), "uni");
+    let name: hdf5::types::VarLenUnicode = c.attr("name").unwrap().read_scalar().unwrap();
+    assert_eq!(name.as_str(), "slide_1");
     drop(f);
     let (f2, dim, c2, a2) = read_features(&path).unwrap();
     assert_eq!((f2, dim, c2, a2), (feats, 4, coords.to_vec(), attrs()));

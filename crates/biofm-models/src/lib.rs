@@ -16,5 +16,5 @@ pub mod source;
 pub mod text_configs;
 pub mod timm;
 
-pub use model::{Family, LoadOptions, Model, Notify};
+pub use model::{contract_names, Family, LoadOptions, Model, Notify, PatchEncoder};
 pub use source::FileSource;

@@ -4,13 +4,14 @@
 use crate::open_clip::{self, OpenClip};
 use crate::sentence_transformers::SentenceEncoder;
 use crate::timm::{self, TimmVit};
+use crate::registry::PatchEncoderContract;
 use crate::{registry, FileSource};
 use anyhow::{bail, Context, Result};
 use biofm_hub::{HubConfig, ModelFiles, ModelRef};
 use biofm_preprocess::image::{timm_eval, Filter, TimmCropMode, TransformConfig};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Map;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 impl FileSource for ModelFiles {
@@ -43,6 +44,40 @@ impl LoadOptions {
         let notify: Option<Notify> = if verbose { Some(Arc::new(|m: &str| eprintln!("note: {m}"))) } else { None };
         Ok(Self { dtype, device: Device::Cpu, hub: HubConfig::from_env()?, notify })
     }
+}
+
+/// A model ready to embed whole-slide patches, with what the pipeline needs to know.
+pub struct PatchEncoder {
+    pub model: Model,
+    /// The registry contract, for encoders that have one.
+    pub contract: Option<PatchEncoderContract>,
+    /// Patch → tensor preprocessing.
+    pub transform: TransformConfig,
+    /// Default patch size and magnification.
+    pub patch_size: u32,
+    pub magnification: f64,
+    /// Weight and activation dtype the model was loaded in.
+    pub dtype: DType,
+}
+
+impl PatchEncoder {
+    pub fn model_dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Width of the patch embeddings.
+    pub fn embedding_dim(&self) -> usize {
+        match &self.model.family {
+            Family::Timm(m) => m.model.num_features(),
+            Family::OpenClip(m) => m.embed_dim(),
+            Family::SentenceTransformers(_) => 0,
+        }
+    }
+}
+
+/// Registry names with a patch-encoder contract.
+pub fn contract_names() -> Result<Vec<String>> {
+    Ok(registry::all()?.into_iter().filter(|e| e.patch_encoder.is_some()).map(|e| e.name).collect())
 }
 
 /// The model families biofm loads.
@@ -93,6 +128,12 @@ impl Model {
 
     /// Loads a model from its files, detecting the family.
     pub fn from_source(src: &dyn FileSource, opts: &LoadOptions) -> Result<Self> {
+        Self::from_source_with(src, opts, &Map::new())
+    }
+
+    /// [`Model::from_source`], with `timm.create_model` keyword arguments applied on
+    /// top of a timm hub configuration.
+    fn from_source_with(src: &dyn FileSource, opts: &LoadOptions, timm_overrides: &Map<String, serde_json::Value>) -> Result<Self> {
         let (dtype, dev) = (opts.dtype, &opts.device);
         let external = |repo: &str, file: &str| -> Result<Option<PathBuf>> {
             let r = ModelRef::parse(&format!("hf:{repo}"))?;
@@ -115,7 +156,7 @@ impl Model {
                     p.display()
                 );
             }
-            let m = timm::load(src, &Map::new(), dtype, dev)?;
+            let m = timm::load(src, timm_overrides, dtype, dev)?;
             let t = timm_transform(&m.spec.pretrained_cfg)?;
             (Family::Timm(m), Some(t))
         } else {
@@ -126,6 +167,89 @@ impl Model {
             );
         };
         Ok(Self { name: src.describe(), family, image_transform, templates: vec!["{}".into()] })
+    }
+
+    /// Loads a whole-slide patch encoder: a registry name with a patch-encoder
+    /// contract (`uni`, `uni2-h`), optionally with its weights from `weights` (a
+    /// downloaded hub folder, or the bare checkpoint file, which is built as the
+    /// contract's timm architecture); or any image model (`biomedclip`, a timm folder,
+    /// `hf:...`), whose own preprocessing is used and whose patch size and magnification
+    /// default to 256 px at 20×.
+    pub fn load_patch_encoder(spec: &str, weights: Option<&Path>, opts: &LoadOptions) -> Result<PatchEncoder> {
+        let entry = registry::find(spec)?;
+        let contract = entry.as_ref().and_then(|e| e.patch_encoder.clone());
+        let Some(contract) = contract else {
+            if let Some(w) = weights {
+                bail!(
+                    "--weights {} needs an encoder with a built-in contract ({}); to use a model folder, pass it as the encoder",
+                    w.display(),
+                    contract_names()?.join(", ")
+                );
+            }
+            let model = Self::load(spec, opts)?;
+            if !model.has_image_tower() {
+                bail!("`{spec}` has no image encoder, so it cannot embed patches");
+            }
+            let transform = model.image_transform()?.clone();
+            return Ok(PatchEncoder { model, contract: None, transform, patch_size: 256, magnification: 20.0, dtype: opts.dtype });
+        };
+        let mut model = match weights {
+            None => {
+                let mut files = ModelFiles::open(
+                    &ModelRef::parse_with_registry(spec, |name| {
+                        registry::find(name).ok().flatten().filter(|e| e.source.starts_with("hf:")).map(|e| e.source)
+                    })?,
+                    &opts.hub,
+                )?;
+                if let Some(n) = &opts.notify {
+                    let n = n.clone();
+                    files = files.with_log(move |m| n(m));
+                }
+                Self::from_source_with(&files, opts, &contract.timm_kwargs)?
+            }
+            Some(w) if w.is_dir() => {
+                let files = ModelFiles::open(&ModelRef::Local(w.to_path_buf()), &opts.hub)?;
+                if files.get("config.json")?.is_some() {
+                    Self::from_source_with(&files, opts, &contract.timm_kwargs)?
+                } else {
+                    let file = timm::WEIGHT_FILES
+                        .iter()
+                        .find_map(|name| files.get(name).transpose())
+                        .transpose()?
+                        .with_context(|| format!("{} has neither config.json nor a weights file ({})", w.display(), timm::WEIGHT_FILES.join(", ")))?;
+                    Self::from_bare_checkpoint(&file, &contract, opts)?
+                }
+            }
+            Some(w) if w.is_file() => Self::from_bare_checkpoint(w, &contract, opts)?,
+            Some(w) => bail!("--weights {}: no such file or folder", w.display()),
+        };
+        model.name = spec.to_string();
+        model.image_transform = Some(contract.transform.clone());
+        let transform = contract.transform.clone();
+        let (patch_size, magnification) = (contract.patch_size, contract.magnification);
+        Ok(PatchEncoder { model, contract: Some(contract), transform, patch_size, magnification, dtype: opts.dtype })
+    }
+
+    /// Builds the contract's timm architecture with `timm_kwargs` and loads a bare
+    /// state dict into it (strict; the position embedding is resampled if its grid
+    /// differs, as timm's pretrained loading does).
+    fn from_bare_checkpoint(file: &Path, contract: &PatchEncoderContract, opts: &LoadOptions) -> Result<Self> {
+        let spec = timm::from_name(&contract.architecture, &contract.timm_kwargs)?;
+        let weights = biofm_weights::Weights::open(file)?;
+        let vb = weights.view(opts.dtype, &opts.device);
+        let model = biofm_nn::vit::VisionTransformer::new(
+            &vb,
+            &spec.config,
+            biofm_nn::vit::PosEmbedLoad::Resample { source_img_size: Some(spec.source_img_size) },
+        )
+        .with_context(|| format!("loading {} as timm `{}`", file.display(), contract.architecture))?;
+        weights.check_unused(&[])?;
+        Ok(Self {
+            name: file.display().to_string(),
+            family: Family::Timm(TimmVit { spec, model }),
+            image_transform: Some(contract.transform.clone()),
+            templates: vec!["{}".into()],
+        })
     }
 
     /// The name the model was loaded by.

@@ -41,6 +41,36 @@ pub struct Entry {
     #[serde(default)]
     pub templates: Vec<String>,
     pub parity: String,
+    /// How the model is used as a whole-slide patch encoder, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch_encoder: Option<PatchEncoderContract>,
+}
+
+/// A patch encoder's contract with the whole-slide pipeline, as its reference toolkit
+/// applies it: what patches it expects, how they are preprocessed, how the network is
+/// built. Users pick the encoder by name and get all of this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchEncoderContract {
+    /// Patch side in pixels at `magnification`.
+    pub patch_size: u32,
+    /// Target magnification of the patches (10 / magnification µm per pixel).
+    pub magnification: f64,
+    /// The timm architecture the checkpoint is built as.
+    pub architecture: String,
+    /// Keyword arguments the reference passes to `timm.create_model`, on top of the
+    /// hub configuration (also used to build a bare checkpoint file).
+    #[serde(default)]
+    pub timm_kwargs: serde_json::Map<String, serde_json::Value>,
+    /// Patch → tensor preprocessing.
+    pub transform: biofm_preprocess::image::TransformConfig,
+    /// Embedding width.
+    pub embedding_dim: usize,
+    /// The precision the reference toolkit runs the encoder in (biofm computes in f32
+    /// unless asked otherwise).
+    pub reference_precision: String,
+    /// Where the contract comes from.
+    pub reference: String,
 }
 
 const MODELS_JSON: &str = include_str!("registry/models.json");

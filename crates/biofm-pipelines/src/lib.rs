@@ -4,6 +4,7 @@
 
 pub mod cells;
 pub mod inputs;
+pub mod wsi;
 
 use anyhow::{ensure, Context, Result};
 use biofm_formats::EmbeddingTable;

@@ -7,11 +7,16 @@
 //! on a low-resolution level (saturation + Otsu) and exports outlines as GeoJSON.
 
 mod codec;
+mod openslide;
+mod plain;
 pub mod error;
+pub mod patching;
 pub mod slide;
 pub mod tiff;
 pub mod tissue;
 
 pub use error::WsiError;
+pub use patching::{PatchPlan, PatchSpec};
 pub use slide::{Level, Slide, SlideOverrides};
+pub use slide::SlideBackend;
 pub use tissue::{detect_tissue, TissueMask, TissueOptions};
