@@ -193,8 +193,17 @@ impl Model {
             let transform = model.image_transform()?.clone();
             return Ok(PatchEncoder { model, contract: None, transform, patch_size: 256, magnification: 20.0, dtype: opts.dtype });
         };
+        let hint = match &entry {
+            Some(e) if e.gated => format!(
+                "{} is gated on the Hugging Face hub ({}): accept its terms there and set HF_TOKEN, or download \
+                 the weights yourself and pass them with --weights (the folder, or the checkpoint file)",
+                e.source.trim_start_matches("hf:"),
+                e.license
+            ),
+            _ => "pass downloaded weights with --weights".to_string(),
+        };
         let mut model = match weights {
-            None => {
+            None => (|| -> Result<Self> {
                 let mut files = ModelFiles::open(
                     &ModelRef::parse_with_registry(spec, |name| {
                         registry::find(name).ok().flatten().filter(|e| e.source.starts_with("hf:")).map(|e| e.source)
@@ -205,8 +214,9 @@ impl Model {
                     let n = n.clone();
                     files = files.with_log(move |m| n(m));
                 }
-                Self::from_source_with(&files, opts, &contract.timm_kwargs)?
-            }
+                Self::from_source_with(&files, opts, &contract.timm_kwargs)
+            })()
+            .context(hint)?,
             Some(w) if w.is_dir() => {
                 let files = ModelFiles::open(&ModelRef::Local(w.to_path_buf()), &opts.hub)?;
                 if files.get("config.json")?.is_some() {

@@ -397,7 +397,9 @@ pub fn run_job(
             SlideOutcome::Skipped
         } else {
             match claim(&dirs.locks, &name, opts.stale_after, |holder| {
-                overall.println(format!("note: {name}: took over a stale lock from {holder}"));
+                if opts.progress {
+                    overall.suspend(|| eprintln!("note: {name}: took over a stale lock from {holder}"));
+                }
                 remove_partials(&dirs.features, &format!("{name}.h5"));
                 remove_partials(&dirs.patches, &format!("{name}_patches.h5"));
                 remove_partials(&dirs.slide_features, &format!("{name}.h5"));
