@@ -383,6 +383,17 @@ pub fn run_job(
     opts: &JobOptions,
     mut report: impl FnMut(&Path, &SlideOutcome),
 ) -> Result<JobSummary> {
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    for p in slides {
+        if let Some(first) = seen.insert(slide_name(p), p) {
+            bail!(
+                "{} and {} would both write `{}`: slide names (file names without extension) must be unique in a job",
+                first.display(),
+                p.display(),
+                slide_name(p)
+            );
+        }
+    }
     let dirs = JobDirs::new(job, &opts.spec, &opts.encoder_name);
     dirs.create()?;
     let started = Instant::now();

@@ -181,3 +181,17 @@ fn locks_are_exclusive_and_stale_ones_are_taken_over() {
     drop(f);
     assert!(matches!(claim(locks, "s3", Duration::from_secs(600), |_| {}).unwrap(), Claim::Acquired(_)));
 }
+
+#[test]
+fn slides_with_the_same_name_are_refused() {
+    let enc = encoder();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(slides().join("aperio.svs"), dir.path().join("case1.svs")).unwrap();
+    std::os::unix::fs::symlink(slides().join("tiled_jpeg.tif"), dir.path().join("case1.tif")).unwrap();
+    let list = biofm_pipelines::wsi::discover_slides(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(list.len(), 2);
+    let e = run_job(&list, &dir.path().join("job"), &enc, &options(spec(20.0, 256, 0, 0.0)), |_, _| {}).unwrap_err().to_string();
+    assert!(e.contains("case1.svs") && e.contains("case1.tif") && e.contains("unique"), "{e}");
+    assert_eq!(biofm_pipelines::wsi::slide_name(Path::new("a/b.ome.tif")), "b");
+    assert_eq!(biofm_pipelines::wsi::slide_name(Path::new("a/TCGA-XX.svs")), "TCGA-XX");
+}

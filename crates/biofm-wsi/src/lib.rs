@@ -13,6 +13,7 @@ pub mod error;
 pub mod patching;
 pub mod slide;
 pub mod tiff;
+pub mod thumbnail;
 pub mod tissue;
 
 pub use error::WsiError;

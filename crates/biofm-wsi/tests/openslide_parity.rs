@@ -183,3 +183,20 @@ fn broken_slides_give_clear_errors() {
     assert!(e.contains("missing.tif"), "{e}");
     let _ = png_like;
 }
+
+#[test]
+fn thumbnail_matches_openslide_get_thumbnail() {
+    let e = expected();
+    let t = &e["per_slide"]["aperio.svs"]["thumbnail_256"];
+    let s = Slide::open(&slides().join("aperio.svs")).unwrap();
+    let th = s.thumbnail(256, 256).unwrap();
+    let want_size = nums(&t["size"]);
+    assert_eq!((th.width() as f64, th.height() as f64), (want_size[0], want_size[1]));
+    let sha = format!("{:x}", Sha256::digest(th.as_u8().unwrap()));
+    if sha != t["sha256_rgb"].as_str().unwrap() {
+        let png = biofm_preprocess::image::decode_file(&fixtures().join("thumbnail_aperio.png"), &Default::default()).unwrap();
+        let want = png.as_u8().unwrap();
+        let diff = th.as_u8().unwrap().iter().zip(want).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+        panic!("thumbnail differs from OpenSlide's by up to {diff} grey levels");
+    }
+}
