@@ -66,3 +66,27 @@ fn weights_of_another_size_name_the_tensor_and_shapes() {
     let e = format!("{:#}", Model::load_patch_encoder("uni", Some(Path::new("/nonexistent/uni.bin")), &opts).err().expect("must fail"));
     assert!(e.contains("no such file"), "{e}");
 }
+
+#[test]
+fn any_image_model_folder_is_a_patch_encoder_with_its_own_preprocessing() {
+    let opts = LoadOptions::from_env(DType::F32, false).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // A timm hub folder: its pretrained config's transform, 256 px at 20x by default.
+    let timm_dir = root.join("crates/biofm-models/tests/fixtures/timm/vit_plain");
+    let e = Model::load_patch_encoder(&timm_dir.display().to_string(), None, &opts).unwrap();
+    assert!(e.contract.is_none());
+    assert_eq!((e.patch_size, e.magnification, e.embedding_dim()), (256, 20.0, 48));
+    assert_eq!(&e.transform, e.model.image_transform().unwrap());
+    // An open_clip folder (BiomedCLIP architecture): the image tower's projection.
+    let clip_dir = root.join("data/models/tiny-biomedclip");
+    let e = Model::load_patch_encoder(&clip_dir.display().to_string(), None, &opts).unwrap();
+    assert!(e.embedding_dim() > 0);
+    let img = Image::new(256, 256, Mode::RGB, Pixels::U8(vec![90; 256 * 256 * 3])).unwrap();
+    let t = e.transform.run(img).unwrap();
+    let x = candle_core::Tensor::from_vec(t.data, t.shape.to_vec(), &candle_core::Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    assert_eq!(e.model.encode_images(&x).unwrap().dims(), &[1, e.embedding_dim()]);
+    // A text-only model is refused with a reason.
+    let st = root.join("crates/biofm-models/tests/fixtures/text/tiny_st");
+    let err = format!("{:#}", Model::load_patch_encoder(&st.display().to_string(), None, &opts).err().expect("text model"));
+    assert!(err.contains("no image encoder"), "{err}");
+}
