@@ -1,5 +1,6 @@
-//! `biofm bench`: biofm and PyTorch/open_clip on the same model, inputs and thread count,
-//! in one run, with the ratio.
+//! `biofm bench`: biofm and the PyTorch reference (open_clip, scGPT, or a whole-slide
+//! feature extraction route through timm) on the same model, inputs and thread count, in
+//! one run, with the ratio.
 
 use crate::demo::find_data_dir;
 use crate::output::print_table;
@@ -45,6 +46,41 @@ pub struct BenchArgs {
     /// With --cells and --input: read raw.X.
     #[arg(long, requires = "cells")]
     pub raw: bool,
+    /// Benchmark whole-slide patch feature extraction on this slide instead: tissue
+    /// patches through a full-size UNI-architecture encoder, biofm's `embed_patches`
+    /// against the reference route (OpenSlide + Pillow/torchvision in a torch DataLoader
+    /// + timm, `tools/reference/bench_wsi.py`) on the same coordinates, run by run.
+    #[arg(long, conflicts_with_all = ["cells", "model"])]
+    pub wsi: Option<PathBuf>,
+    /// With --wsi: the UNI-architecture model folder (timm hub layout). Default:
+    /// `.cache/uni-random`, written by `tools/reference/gen_uni_random.py --full .cache/uni-random`.
+    #[arg(long, requires = "wsi")]
+    pub encoder_weights: Option<PathBuf>,
+    /// With --wsi: patch size in pixels at the target magnification (default: UNI's, 256).
+    #[arg(long, requires = "wsi")]
+    pub patch_size: Option<u32>,
+    /// With --wsi: target magnification (default: UNI's, 20).
+    #[arg(long, requires = "wsi")]
+    pub mag: Option<f64>,
+    /// With --wsi: patches per forward pass (both engines).
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// With --wsi: whole-slide runs per engine, alternating biofm and PyTorch run by run
+    /// (after one untimed batch each); medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// With --wsi: embed only the first N tissue patches.
+    #[arg(long, requires = "wsi")]
+    pub limit: Option<usize>,
+    /// With --wsi: DataLoader worker processes on the PyTorch side (TRIDENT picks
+    /// int(0.75 × cores), at least 1: 1 on 2 cores).
+    #[arg(long, default_value_t = 1)]
+    pub py_workers: usize,
+    /// With --wsi: also time, in the same rounds, biofm's patch reading alone
+    /// (read + decode + preprocess), its model alone (on patches read beforehand) and
+    /// the PyTorch DataLoader alone, to show what the overlap of reading and compute buys.
+    #[arg(long, requires = "wsi")]
+    pub breakdown: bool,
     /// Print the table as Markdown (for docs/benchmarks.md).
     #[arg(long)]
     pub markdown: bool,
@@ -148,6 +184,25 @@ struct Setup {
 
 fn setup(a: &BenchArgs, g: &GlobalArgs, default_model: &str, marker: &str, generator: &str, script: &str, default_batches: &str) -> Result<Setup> {
     let model = a.model.clone().unwrap_or_else(|| PathBuf::from(default_model));
+    check_model(&model, marker, generator)?;
+    let script = check_python(a, script)?;
+    let threads = thread_count(g);
+    let batches: Vec<usize> = a
+        .batch_sizes
+        .as_deref()
+        .unwrap_or(default_batches)
+        .split(',')
+        .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
+        .collect::<Result<_>>()?;
+    if a.iters == 0 || batches.contains(&0) {
+        bail!("--iters and batch sizes must be at least 1");
+    }
+    Ok(Setup { model, script, threads, batches })
+}
+
+/// Fails with the command that creates the full-size random model when `model` has no
+/// `marker` file.
+fn check_model(model: &std::path::Path, marker: &str, generator: &str) -> Result<()> {
     if !model.join(marker).is_file() {
         bail!(
             "{} has no {marker}. Create the full-size random model with\n  \
@@ -156,6 +211,11 @@ fn setup(a: &BenchArgs, g: &GlobalArgs, default_model: &str, marker: &str, gener
             model.display()
         );
     }
+    Ok(())
+}
+
+/// Checks the reference Python and the worker script; returns the script's path.
+fn check_python(a: &BenchArgs, script: &str) -> Result<PathBuf> {
     if !a.python.is_file() {
         bail!("{} not found: run tools/reference/setup.sh to create the PyTorch reference environment", a.python.display());
     }
@@ -163,18 +223,11 @@ fn setup(a: &BenchArgs, g: &GlobalArgs, default_model: &str, marker: &str, gener
     if !script.is_file() {
         bail!("run biofm bench from the repository root ({} not found)", script.display());
     }
-    let threads = g.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let batches: Vec<usize> = a
-        .batch_sizes
-        .as_deref()
-        .unwrap_or(default_batches)
-        .split(',')
-        .map(|s| s.trim().parse::<usize>().with_context(|| format!("bad batch size `{s}`")))
-        .collect::<Result<_>>()?;
-    if a.iters == 0 || batches.iter().any(|&b| b == 0) {
-        bail!("--iters and batch sizes must be at least 1");
-    }
-    Ok(Setup { model, script, threads, batches })
+    Ok(script)
+}
+
+fn thread_count(g: &GlobalArgs) -> usize {
+    g.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -197,6 +250,12 @@ fn paired(warmup: usize, iters: usize, engines: &mut [&mut dyn FnMut() -> Result
             e()?;
         }
     }
+    Ok(paired_runs(iters, engines)?.into_iter().map(median).collect())
+}
+
+/// Seconds of every call of each engine (in round order): `iters` rounds of one call per
+/// engine, the order reversed every other round.
+fn paired_runs(iters: usize, engines: &mut [&mut dyn FnMut() -> Result<f64>]) -> Result<Vec<Vec<f64>>> {
     let mut times = vec![Vec::with_capacity(iters); engines.len()];
     for round in 0..iters {
         let n = engines.len();
@@ -205,18 +264,21 @@ fn paired(warmup: usize, iters: usize, engines: &mut [&mut dyn FnMut() -> Result
             times[j].push(engines[j]()?);
         }
     }
-    Ok(times.into_iter().map(median).collect())
+    Ok(times)
 }
 
 pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     if a.cells {
         return run_cells(a, g);
     }
+    if let Some(slide) = a.wsi.clone() {
+        return run_wsi(&a, g, &slide);
+    }
     let Setup { model: model_dir, script, threads, batches } =
         setup(&a, g, ".cache/biomedclip-random", "open_clip_config.json", "gen_openclip_fixtures.py", "tools/reference/bench_openclip.py", "1,8")?;
     let data = find_data_dir(None)?;
     let images = biofm_pipelines::inputs::expand_images(&[data.join("samples")])?;
-    let prompts_file = tempfile_with(&PROMPTS.join("\n"))?;
+    let prompts_file = tempfile_with("biofm-bench-prompts", ".txt", &PROMPTS.join("\n"))?;
     eprintln!("loading {} in biofm and in PyTorch ...", model_dir.display());
     let model = Model::load(&model_dir.display().to_string(), &LoadOptions::from_env(DType::F32, !g.quiet)?)?;
     let mut cmd = std::process::Command::new(&a.python);
@@ -308,8 +370,8 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
 }
 
 /// A temporary file holding `text` (removed when dropped).
-fn tempfile_with(text: &str) -> Result<tempfile::NamedTempFile> {
-    let mut f = tempfile::Builder::new().prefix("biofm-bench-prompts").suffix(".txt").tempfile()?;
+fn tempfile_with(prefix: &str, suffix: &str, text: &str) -> Result<tempfile::NamedTempFile> {
+    let mut f = tempfile::Builder::new().prefix(prefix).suffix(suffix).tempfile()?;
     std::io::Write::write_all(&mut f, text.as_bytes())?;
     Ok(f)
 }
@@ -408,6 +470,243 @@ fn run_cells(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     );
     println!();
     print_rows(&["task", "batch", "PyTorch /s", "biofm /s", "biofm ÷ PyTorch"], &rows_out, a.markdown);
+    Ok(())
+}
+
+/// `biofm bench --wsi SLIDE`: whole-slide patch features through a full-size UNI
+/// architecture. The tissue patch coordinates are computed once (biofm's tissue
+/// detection and patch grid) and given to both engines; each timed run embeds all of
+/// them: biofm's [`biofm_pipelines::wsi::embed_patches`] (reading, decoding and
+/// preprocessing on a separate thread while the model encodes the previous batch) and
+/// the reference route in `tools/reference/bench_wsi.py`. Both runs' features are
+/// compared at the end.
+fn run_wsi(a: &BenchArgs, g: &GlobalArgs, slide_path: &std::path::Path) -> Result<()> {
+    use biofm_pipelines::wsi::embed_patches;
+    use biofm_wsi::{detect_tissue, PatchPlan, PatchSpec, Slide, TissueOptions};
+    use candle_core::Tensor;
+
+    const DEFAULT_MODEL: &str = ".cache/uni-random";
+    const MAX_ABS_DIFF: f32 = 1e-4;
+    let model_dir = a.encoder_weights.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+    check_model(&model_dir, "config.json", "gen_uni_random.py")?;
+    let script = check_python(a, "tools/reference/bench_wsi.py")?;
+    let threads = thread_count(g);
+    ensure!(a.repeats >= 1 && a.batch_size >= 1, "--repeats and --batch-size must be at least 1");
+
+    eprintln!("loading {} as UNI (ViT-L/16) in biofm ...", model_dir.display());
+    let encoder = Model::load_patch_encoder("uni", Some(&model_dir), &LoadOptions::from_env(DType::F32, !g.quiet)?)
+        .with_context(|| format!("cannot load {} as the UNI architecture", model_dir.display()))?;
+    let spec = PatchSpec {
+        magnification: a.mag.unwrap_or(encoder.magnification),
+        patch_size: a.patch_size.unwrap_or(encoder.patch_size),
+        overlap: 0,
+        min_tissue: 0.0,
+    };
+    let slide = Slide::open(slide_path).with_context(|| format!("cannot open {}", slide_path.display()))?;
+    let plan = PatchPlan::for_slide(&slide, spec)?;
+    let tissue = detect_tissue(&slide, &TissueOptions::default())?;
+    let mut coords = plan.tissue_patches(&tissue.polygons());
+    let all = coords.len();
+    if let Some(n) = a.limit {
+        coords.truncate(n);
+    }
+    ensure!(!coords.is_empty(), "{}: no tissue patches to embed", slide_path.display());
+    let n = coords.len();
+    let b = a.batch_size.min(n);
+    eprintln!(
+        "{}: {all} tissue patches of {} px at {}× (read {} px at level {}){}",
+        slide_path.display(),
+        spec.patch_size,
+        spec.magnification,
+        plan.patch_size_level,
+        plan.level,
+        if n < all { format!(", embedding the first {n}") } else { String::new() }
+    );
+
+    let spec_file = tempfile_with(
+        "biofm-bench-coords",
+        ".json",
+        &serde_json::json!({
+            "coords": coords,
+            "level": plan.level,
+            "read_size": plan.patch_size_level,
+            "patch_size": spec.patch_size,
+        })
+        .to_string(),
+    )?;
+    let mut cmd = std::process::Command::new(&a.python);
+    cmd.arg(&script)
+        .arg("--model")
+        .arg(&model_dir)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--slide")
+        .arg(slide_path)
+        .arg("--coords")
+        .arg(spec_file.path())
+        .arg("--batch-size")
+        .arg(a.batch_size.to_string())
+        .arg("--workers")
+        .arg(a.py_workers.to_string());
+    let mut worker = PyWorker::spawn(cmd, &a.python)?;
+    let hello = worker.read_line()?;
+    let hello: serde_json::Value =
+        serde_json::from_str(&hello).with_context(|| format!("unexpected output from bench_wsi.py: {hello}"))?;
+    if hello["threads"].as_u64() != Some(threads as u64) {
+        bail!("PyTorch runs with {} threads instead of {threads}", hello["threads"]);
+    }
+    let s = |k: &str| hello[k].as_str().unwrap_or("?").to_string();
+    let versions = format!(
+        "torch {}, timm {}, torchvision {}, openslide-python {} (OpenSlide {}), Pillow {}",
+        s("torch"),
+        s("timm"),
+        s("torchvision"),
+        s("openslide"),
+        s("openslide_library"),
+        s("pillow")
+    );
+
+    // biofm's read path as embed_patches runs it (patches of a batch in parallel), alone.
+    let read_batch = |chunk: &[[i64; 2]]| biofm_pipelines::wsi::read_patch_batch(&slide, &plan, chunk, &encoder.transform);
+
+    eprintln!("warm-up: one batch of {b} per engine ...");
+    embed_patches(&slide, &plan, &coords[..b], &encoder, a.batch_size, |_| {})?;
+    worker.time(&format!("run {b}"))?;
+
+    let pre_read: Vec<Tensor> = if a.breakdown { coords.chunks(a.batch_size).map(read_batch).collect::<Result<_>>()? } else { Vec::new() };
+    let mut features: Vec<f32> = Vec::new();
+    let mut dim = 0;
+    let rate = |t: f64| n as f64 / t;
+    let mut biofm_run = || -> Result<f64> {
+        let t0 = Instant::now();
+        let (f, d) = embed_patches(&slide, &plan, &coords, &encoder, a.batch_size, |_| {})?;
+        let t = t0.elapsed().as_secs_f64();
+        (features, dim) = (f, d);
+        eprintln!("  biofm    {:.3} patches/s ({t:.1} s)", rate(t));
+        Ok(t)
+    };
+    let py = std::cell::RefCell::new(&mut worker);
+    let mut torch_run = || -> Result<f64> {
+        let t = py.borrow_mut().time("run")?;
+        eprintln!("  PyTorch  {:.3} patches/s ({t:.1} s)", rate(t));
+        Ok(t)
+    };
+    let mut biofm_read = || -> Result<f64> {
+        let t = time_once(|| {
+            for chunk in coords.chunks(a.batch_size) {
+                drop(read_batch(chunk)?);
+            }
+            Ok(())
+        })?;
+        eprintln!("  biofm read only   {:.2} patches/s ({t:.2} s)", rate(t));
+        Ok(t)
+    };
+    let mut biofm_model = || -> Result<f64> {
+        let t = time_once(|| {
+            for pixels in &pre_read {
+                drop(encoder.model.encode_images(pixels)?);
+            }
+            Ok(())
+        })?;
+        eprintln!("  biofm model only  {:.3} patches/s ({t:.1} s)", rate(t));
+        Ok(t)
+    };
+    let mut torch_read = || -> Result<f64> {
+        let t = py.borrow_mut().time("read")?;
+        eprintln!("  PyTorch DataLoader only  {:.2} patches/s ({t:.2} s)", rate(t));
+        Ok(t)
+    };
+    eprintln!(
+        "{} rounds of one whole-slide run per engine ({n} patches each){} ...",
+        a.repeats,
+        if a.breakdown { ", with the breakdown runs" } else { "" }
+    );
+    let times = if a.breakdown {
+        paired_runs(a.repeats, &mut [&mut biofm_run, &mut torch_run, &mut biofm_read, &mut biofm_model, &mut torch_read])?
+    } else {
+        paired_runs(a.repeats, &mut [&mut biofm_run, &mut torch_run])?
+    };
+
+    // Feature agreement: the last run of each engine.
+    let out = tempfile::Builder::new().prefix("biofm-bench-features").suffix(".f32").tempfile()?;
+    let line = {
+        use std::io::Write;
+        let mut w = py.borrow_mut();
+        writeln!(w.stdin, "features {}", out.path().display())?;
+        w.stdin.flush()?;
+        w.read_line()?
+    };
+    let shape: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("unexpected reply from bench_wsi.py: {line}"))?;
+    let bytes = std::fs::read(out.path())?;
+    let reference: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    ensure!(
+        shape["rows"].as_u64() == Some(n as u64) && shape["dim"].as_u64() == Some(dim as u64) && reference.len() == features.len(),
+        "PyTorch made features of shape [{}, {}], biofm [{n}, {dim}]",
+        shape["rows"],
+        shape["dim"]
+    );
+    let finite = features.iter().chain(&reference).all(|v| v.is_finite());
+    let max_diff = features.iter().zip(&reference).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let max_abs = reference.iter().map(|v| v.abs()).fold(0f32, f32::max);
+    drop(worker);
+
+    let fmt_runs = |ts: &[f64]| ts.iter().map(|&t| format!("{:.3}", rate(t))).collect::<Vec<_>>().join(", ");
+    let med: Vec<f64> = times.iter().map(|t| median(t.clone())).collect();
+    let (ours, torch) = (rate(med[0]), rate(med[1]));
+    println!(
+        "Slide: {} ({n} tissue patches of {} px at {}×, read {} px at level {}{}), batch {}, {threads} threads, {}",
+        slide_path.display(),
+        spec.patch_size,
+        spec.magnification,
+        plan.patch_size_level,
+        plan.level,
+        if n < all { format!("; first {n} of {all}") } else { String::new() },
+        a.batch_size,
+        cpu_name()
+    );
+    println!("Model: {} as UNI (timm vit_large_patch16_224, LayerScale; f32)", model_dir.display());
+    println!(
+        "PyTorch side: {versions}; DataLoader with {} worker process{}. {} rounds of one whole-slide run per engine, \
+         the order alternating round by round (after one untimed batch each); per-run and median patches/s",
+        a.py_workers,
+        if a.py_workers == 1 { "" } else { "es" },
+        a.repeats
+    );
+    println!();
+    let mut rows = vec![
+        vec![
+            "biofm: embed_patches (read + decode + preprocess ‖ model)".to_string(),
+            fmt_runs(&times[0]),
+            format!("{ours:.3}"),
+        ],
+        vec![
+            format!("PyTorch: OpenSlide + Pillow/torchvision in a DataLoader ({} worker) + timm", a.py_workers),
+            fmt_runs(&times[1]),
+            format!("{torch:.3}"),
+        ],
+    ];
+    if a.breakdown {
+        rows.push(vec!["biofm: read + decode + preprocess only".into(), fmt_runs(&times[2]), format!("{:.2}", rate(med[2]))]);
+        rows.push(vec!["biofm: model only (patches read beforehand)".into(), fmt_runs(&times[3]), format!("{:.3}", rate(med[3]))]);
+        rows.push(vec!["PyTorch: DataLoader only (no model)".into(), fmt_runs(&times[4]), format!("{:.2}", rate(med[4]))]);
+    }
+    print_rows(&["engine", "runs (patches/s)", "median patches/s"], &rows, a.markdown);
+    println!();
+    println!("biofm ÷ PyTorch: {:.2}×", ours / torch);
+    if a.breakdown {
+        println!(
+            "biofm reading costs {:.1}% of its model time; the pipelined run takes {:.1}% of read + model run back to back",
+            100.0 * med[2] / med[3],
+            100.0 * med[0] / (med[2] + med[3])
+        );
+    }
+    println!("features [{n}, {dim}]: max |biofm − PyTorch| = {max_diff:.2e} (largest |feature| {max_abs:.2})");
+    if !finite {
+        bail!("non-finite features (NaN or infinity): the comparison is meaningless");
+    }
+    if max_diff > MAX_ABS_DIFF {
+        bail!("biofm's and PyTorch's features differ by {max_diff:e} (> {MAX_ABS_DIFF:e}): the timings compare different computations");
+    }
     Ok(())
 }
 

@@ -324,6 +324,25 @@ fn remove_partials(dir: &Path, file_name: &str) {
     }
 }
 
+/// Reads, resizes and preprocesses the patches at `coords` (in parallel) into one
+/// `[N, 3, H, W]` batch.
+pub fn read_patch_batch(
+    slide: &Slide,
+    plan: &PatchPlan,
+    coords: &[[i64; 2]],
+    transform: &biofm_preprocess::image::TransformConfig,
+) -> Result<Tensor> {
+    let tensors: Vec<Tensor> = coords
+        .par_iter()
+        .map(|&[x, y]| -> Result<Tensor> {
+            let img = plan.read_patch(slide, x, y).with_context(|| format!("patch at ({x}, {y})"))?;
+            let t = transform.run(img).with_context(|| format!("cannot preprocess the patch at ({x}, {y})"))?;
+            Ok(Tensor::from_vec(t.data, t.shape.to_vec(), &Device::Cpu)?)
+        })
+        .collect::<Result<_>>()?;
+    Ok(Tensor::stack(&tensors, 0)?)
+}
+
 /// Patch features of `coords` on `slide`: `[N, D]` row-major, and `D`. Patches are
 /// read and preprocessed on a separate thread (in parallel within a batch) while the
 /// previous batch is encoded; `on_batch` gets the number of patches done so far.
@@ -336,18 +355,7 @@ pub fn embed_patches(
     mut on_batch: impl FnMut(usize),
 ) -> Result<(Vec<f32>, usize)> {
     let batch_size = batch_size.max(1);
-    let transform = &encoder.transform;
-    let read_batch = |chunk: &[[i64; 2]]| -> Result<Tensor> {
-        let tensors: Vec<Tensor> = chunk
-            .par_iter()
-            .map(|&[x, y]| -> Result<Tensor> {
-                let img = plan.read_patch(slide, x, y).with_context(|| format!("patch at ({x}, {y})"))?;
-                let t = transform.run(img).with_context(|| format!("cannot preprocess the patch at ({x}, {y})"))?;
-                Ok(Tensor::from_vec(t.data, t.shape.to_vec(), &Device::Cpu)?)
-            })
-            .collect::<Result<_>>()?;
-        Ok(Tensor::stack(&tensors, 0)?)
-    };
+    let read_batch = |chunk: &[[i64; 2]]| read_patch_batch(slide, plan, chunk, &encoder.transform);
     let mut out: Vec<f32> = Vec::new();
     let mut dim = 0;
     let mut done = 0;
