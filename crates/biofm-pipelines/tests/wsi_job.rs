@@ -195,3 +195,27 @@ fn slides_with_the_same_name_are_refused() {
     assert_eq!(biofm_pipelines::wsi::slide_name(Path::new("a/b.ome.tif")), "b");
     assert_eq!(biofm_pipelines::wsi::slide_name(Path::new("a/TCGA-XX.svs")), "TCGA-XX");
 }
+
+#[test]
+fn bf16_features_agree_with_the_reference_by_cosine() {
+    let opts = LoadOptions::from_env(DType::BF16, false).unwrap();
+    let enc = Model::load_patch_encoder("uni", Some(&fixtures().join("model")), &opts).unwrap();
+    let job = tempfile::tempdir().unwrap();
+    let s = spec(20.0, 256, 0, 0.0);
+    let summary = run_job(&[slides().join("tiled_jpeg.tif")], job.path(), &enc, &options(s), |_, _| {}).unwrap();
+    assert_eq!(summary.done, 1);
+    let (f, dim, _, _) = read_features(&JobDirs::new(job.path(), &s, "uni").features_file("tiled_jpeg")).unwrap();
+    let (rf, _, _, _) = read_features(&fixtures().join("tiled_jpeg__20x_256px_0px.h5")).unwrap();
+    let worst = f
+        .chunks_exact(dim)
+        .zip(rf.chunks_exact(dim))
+        .map(|(a, b)| {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+            dot / (na * nb)
+        })
+        .fold(1.0f32, f32::min);
+    eprintln!("bf16 vs reference f32: worst cosine {worst}");
+    assert!(worst >= 0.999, "worst per-patch cosine {worst}");
+}
