@@ -120,6 +120,7 @@ fn main() -> ExitCode {
         Command::Wsi(wsi::WsiCommand::Info(a)) => wsi::info(a),
         Command::Wsi(wsi::WsiCommand::Segment(a)) => wsi::segment(a, cli.global.quiet),
         Command::Wsi(wsi::WsiCommand::Run(a)) => wsi::run(a, &cli.global),
+        Command::Wsi(wsi::WsiCommand::Status(a)) => wsi::status(a),
         Command::ZeroShot(a) => commands::zero_shot(a, &cli.global),
         Command::Retrieve(a) => commands::retrieve(a, &cli.global),
         Command::Demo(a) => demo::run(a, &cli.global),

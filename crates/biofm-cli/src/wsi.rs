@@ -17,6 +17,92 @@ pub enum WsiCommand {
     /// magnification → patch features (HDF5 per slide, TRIDENT's layout). Resumable;
     /// several processes or machines can share one job folder.
     Run(RunArgs),
+    /// Per-slide state of a job folder (all processes' results): done, failed with the
+    /// reason, in progress (locked), with totals.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Job folder given to `biofm wsi run --job`.
+    pub job: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn status(a: StatusArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut all = Vec::new();
+    let mut totals = std::collections::BTreeMap::<String, usize>::new();
+    let mut found = false;
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&a.job)
+        .with_context(|| format!("cannot read the job folder {}", a.job.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for sub in subdirs {
+        let mut feats: Vec<PathBuf> = std::fs::read_dir(&sub)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("features_")))
+            .collect();
+        feats.sort();
+        for f in feats {
+            found = true;
+            let setting = format!("{}/{}", sub.file_name().unwrap_or_default().to_string_lossy(), f.file_name().unwrap_or_default().to_string_lossy());
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(f.join("_status"))
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+                .unwrap_or_default();
+            entries.sort();
+            for e in entries {
+                let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&e)?)
+                    .with_context(|| format!("{} is not a status file", e.display()))?;
+                let slide = v["slide"].as_str().unwrap_or_default().to_string();
+                // A status says "failed" but the feature file exists: a later run did it.
+                let mut state = v["state"].as_str().unwrap_or("?").to_string();
+                if state == "failed" && f.join(format!("{slide}.h5")).is_file() {
+                    state = "done".into();
+                }
+                *totals.entry(state.clone()).or_default() += 1;
+                let detail = match state.as_str() {
+                    "done" => format!("{} patches, {:.1} s", v["patches"].as_u64().unwrap_or(0), v["seconds"].as_f64().unwrap_or(0.0)),
+                    _ => v["reason"].as_str().unwrap_or_default().replace('\n', " "),
+                };
+                rows.push(vec![setting.clone(), slide, state, format!("{} (pid {})", v["host"].as_str().unwrap_or("?"), v["pid"]), detail]);
+                all.push(v);
+            }
+            let mut locks: Vec<PathBuf> = std::fs::read_dir(f.join("_locks"))
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "lock")).collect())
+                .unwrap_or_default();
+            locks.sort();
+            for l in locks {
+                let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&l).unwrap_or_default()).unwrap_or_default();
+                let slide = l.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+                *totals.entry("in progress".into()).or_default() += 1;
+                let age = std::fs::metadata(&l).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).map_or(0, |d| d.as_secs());
+                rows.push(vec![
+                    setting.clone(),
+                    slide.clone(),
+                    "in progress".into(),
+                    format!("{} (pid {})", v["host"].as_str().unwrap_or("?"), v["pid"]),
+                    format!("lock refreshed {age} s ago"),
+                ]);
+                all.push(serde_json::json!({"slide": slide, "state": "in_progress", "host": v["host"], "pid": v["pid"], "lock_age_s": age}));
+            }
+        }
+    }
+    if !found {
+        anyhow::bail!("{} has no <mag>x_<size>px_<overlap>px_overlap/features_<encoder>/ folder: is it a `biofm wsi run` job?", a.job.display());
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    print_table(&["setting", "slide", "state", "by", "detail"], &rows);
+    let summary: Vec<String> = totals.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!("{}", summary.join(", "));
+    Ok(())
 }
 
 #[derive(Args, Debug)]

@@ -106,6 +106,11 @@ fn broken_slides_are_reported_and_the_rest_is_done() {
     let (done, other) = outputs(&job);
     assert_eq!(done, vec!["aperio.h5", "bigtiff_lzw.h5"]);
     assert!(other.is_empty(), "{other:?}");
+    // `wsi status` summarises what every process recorded.
+    let o = Command::new(env!("CARGO_BIN_EXE_biofm")).args(["wsi", "status"]).arg(&job).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("2 done, 3 failed") && out.contains("no_mpp") && out.contains("--overrides"), "{out}");
     // Without the flag, the first failure stops the job with a hint.
     let job2 = dir.path().join("job2");
     let o = run_cmd(&s, &job2, &["-q"]).output().unwrap();
@@ -152,6 +157,9 @@ fn a_killed_run_resumes_with_one_correct_file_per_slide() {
     let (done_before, _) = outputs(&job);
     assert!(done_before.len() < 6, "{done_before:?}");
     assert_eq!(locks(&job).len(), 1, "the killed process's lock stays behind");
+    let o = Command::new(env!("CARGO_BIN_EXE_biofm")).args(["wsi", "status"]).arg(&job).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("{} done, 1 in progress", done_before.len())), "{out}");
     // Restart: the dead process's lock is taken over, the rest is finished.
     let o = run_cmd(&s, &job, &[]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

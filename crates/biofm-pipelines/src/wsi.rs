@@ -16,7 +16,8 @@
 //!
 //! A slide is done when its feature file exists; files are written under temporary
 //! names and renamed, so a killed run leaves no half-written results. A process claims
-//! a slide by creating its lock file (atomic `create_new`) and refreshes the lock's
+//! a slide by creating its lock file (content first, then an atomic hard link to the
+//! lock name) and refreshes the lock's
 //! modification time while it works; a lock whose process is gone (same host) or that
 //! has not been refreshed for `stale_after` is taken over.
 
@@ -272,12 +273,18 @@ pub fn claim(locks: &Path, name: &str, stale_after: Duration, mut recovered: imp
     let path = locks.join(format!("{name}.lock"));
     let me = LockInfo { host: hostname(), pid: std::process::id(), time: now_secs() };
     for _ in 0..3 {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                serde_json::to_writer(&mut file, &me)?;
-                file.flush()?;
-                return Ok(Claim::Acquired(SlideLock { path, file, last_touch: Instant::now() }));
-            }
+        // The lock appears with its content in one step: written under a private name,
+        // then hard-linked to the lock name, which fails if the lock exists (atomic on
+        // local and network file systems), so a process killed at any moment never
+        // leaves an empty lock behind.
+        let tmp = locks.join(format!(".{name}.lock.{}.{}.tmp", me.pid, now_secs()));
+        let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot write in {}", locks.display()))?;
+        serde_json::to_writer(&mut file, &me)?;
+        file.flush()?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => return Ok(Claim::Acquired(SlideLock { path, file, last_touch: Instant::now() })),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e).with_context(|| format!("cannot create lock {}", path.display())),
         }
@@ -290,8 +297,9 @@ pub fn claim(locks: &Path, name: &str, stale_after: Duration, mut recovered: imp
             .unwrap_or_default();
         let holder = info.as_ref().map_or_else(|| "an unknown process".to_string(), |i| format!("pid {} on {}", i.host_pid().1, i.host_pid().0));
         let dead_here = info.as_ref().is_some_and(|i| i.host == me.host && i.pid != me.pid && !Path::new(&format!("/proc/{}", i.pid)).exists());
-        // A lock file still being written (no JSON yet) is young: leave it.
-        let stale = dead_here || age > stale_after;
+        // A lock without readable content was not written by a running biofm.
+        let unreadable = info.is_none() && age > Duration::from_secs(60);
+        let stale = dead_here || unreadable || age > stale_after;
         if !stale {
             return Ok(Claim::Held(holder));
         }

@@ -180,6 +180,22 @@ fn locks_are_exclusive_and_stale_ones_are_taken_over() {
     f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600)).unwrap();
     drop(f);
     assert!(matches!(claim(locks, "s3", Duration::from_secs(600), |_| {}).unwrap(), Claim::Acquired(_)));
+    // A lock without readable content (not biofm's) is respected for a minute only.
+    std::fs::write(locks.join("s4.lock"), b"").unwrap();
+    assert!(matches!(claim(locks, "s4", Duration::from_secs(600), |_| {}).unwrap(), Claim::Held(_)));
+    let f = std::fs::File::options().write(true).open(locks.join("s4.lock")).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(120)).unwrap();
+    drop(f);
+    let held = claim(locks, "s4", Duration::from_secs(600), |_| {}).unwrap();
+    assert!(matches!(held, Claim::Acquired(_)));
+    // A claimed lock holds its owner's host and pid from the moment it exists.
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(locks.join("s4.lock")).unwrap()).unwrap();
+    assert_eq!(v["pid"].as_u64().unwrap(), u64::from(std::process::id()));
+    // No private temporary names are left in the lock folder.
+    let stray: Vec<_> = std::fs::read_dir(locks).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect();
+    assert!(stray.is_empty(), "{stray:?}");
+    drop(held);
+    assert!(!locks.join("s4.lock").exists());
 }
 
 #[test]
