@@ -110,6 +110,9 @@ pub struct RunArgs {
     /// Slide folder(s) or files.
     #[arg(long, required = true, num_args = 1..)]
     pub slides: Vec<PathBuf>,
+    /// Also look for slides in subfolders of the slide folders (e.g. one folder per slide).
+    #[arg(long)]
+    pub recursive: bool,
     /// Job folder (results go to <job>/<mag>x_<size>px_<overlap>px_overlap/features_<encoder>/).
     #[arg(long)]
     pub job: PathBuf,
@@ -165,7 +168,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs, g: &crate::GlobalArgs) -> Result<()> {
     use biofm_pipelines::wsi::{discover_slides, read_overrides_csv, run_job, JobDirs, JobOptions, SlideOutcome};
-    let slides = discover_slides(&a.slides)?;
+    let slides = discover_slides(&a.slides, a.recursive)?;
     if slides.is_empty() {
         anyhow::bail!("no slides found in {:?} (looked for {})", a.slides, biofm_pipelines::wsi::SLIDE_EXTENSIONS.join(", "));
     }

@@ -39,23 +39,35 @@ use std::time::{Duration, Instant, SystemTime};
 pub const SLIDE_EXTENSIONS: &[&str] =
     &["svs", "tif", "tiff", "ndpi", "mrxs", "scn", "vms", "vmu", "bif", "svslide", "png", "jpg", "jpeg"];
 
-/// Slides in `dir` (sorted by name), or the files given.
-pub fn discover_slides(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The slides among `inputs`: files as given; folders expanded to the files with a
+/// slide extension in them (sorted by path), and in their subfolders too when
+/// `recursive` (e.g. one folder per slide, as the GDC client downloads TCGA slides).
+pub fn discover_slides(inputs: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for f in entries {
+            if f.is_dir() {
+                if recursive {
+                    walk(&f, recursive, out)?;
+                }
+            } else if f
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| SLIDE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+            {
+                out.push(f);
+            }
+        }
+        Ok(())
+    }
     let mut out = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("cannot list {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.is_file()
-                        && f.extension()
-                            .and_then(|x| x.to_str())
-                            .is_some_and(|x| SLIDE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-                })
-                .collect();
-            found.sort();
-            out.extend(found);
+            walk(p, recursive, &mut out)?;
         } else if p.is_file() {
             out.push(p.clone());
         } else {

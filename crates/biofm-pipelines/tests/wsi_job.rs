@@ -204,8 +204,19 @@ fn slides_with_the_same_name_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(slides().join("aperio.svs"), dir.path().join("case1.svs")).unwrap();
     std::os::unix::fs::symlink(slides().join("tiled_jpeg.tif"), dir.path().join("case1.tif")).unwrap();
-    let list = biofm_pipelines::wsi::discover_slides(&[dir.path().to_path_buf()]).unwrap();
+    let list = biofm_pipelines::wsi::discover_slides(&[dir.path().to_path_buf()], false).unwrap();
     assert_eq!(list.len(), 2);
+    // Nested folders (one per slide) are searched with `recursive`.
+    let nested = dir.path().join("more/case2");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::os::unix::fs::symlink(slides().join("aperio.svs"), nested.join("case2.svs")).unwrap();
+    std::fs::write(nested.join("notes.txt"), "x").unwrap();
+    assert_eq!(biofm_pipelines::wsi::discover_slides(&[dir.path().to_path_buf()], false).unwrap().len(), 2);
+    let all = biofm_pipelines::wsi::discover_slides(&[dir.path().to_path_buf()], true).unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all[2].ends_with("more/case2/case2.svs"), "{all:?}");
+    let e = biofm_pipelines::wsi::discover_slides(&[dir.path().join("nope")], false).unwrap_err().to_string();
+    assert!(e.contains("nope"), "{e}");
     let e = run_job(&list, &dir.path().join("job"), &enc, &options(spec(20.0, 256, 0, 0.0)), |_, _| {}).unwrap_err().to_string();
     assert!(e.contains("case1.svs") && e.contains("case1.tif") && e.contains("unique"), "{e}");
     assert_eq!(biofm_pipelines::wsi::slide_name(Path::new("a/b.ome.tif")), "b");
