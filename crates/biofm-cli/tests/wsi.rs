@@ -1,14 +1,10 @@
 //! `biofm wsi info` on the generated test slides (scripts/fetch-test-data.sh).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn slides() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let base = std::env::var_os("BIOFM_TEST_DATA").map(PathBuf::from).unwrap_or_else(|| root.join("data/downloads"));
-    let d = base.join("slides");
-    assert!(d.join("aperio.svs").is_file(), "{} is missing: run scripts/fetch-test-data.sh", d.display());
-    d
+    biofm_wsi::testdata::slides_dir()
 }
 
 #[test]

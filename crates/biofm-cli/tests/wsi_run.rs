@@ -9,11 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn slides() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let base = std::env::var_os("BIOFM_TEST_DATA").map(PathBuf::from).unwrap_or_else(|| root.join("data/downloads"));
-    let d = base.join("slides");
-    assert!(d.join("aperio.svs").is_file(), "{} is missing: run scripts/fetch-test-data.sh", d.display());
-    d
+    biofm_wsi::testdata::slides_dir()
 }
 
 fn model() -> PathBuf {

@@ -9,12 +9,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn slides() -> PathBuf {
-    let base = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let dir = base.join("slides");
-    assert!(dir.join("aperio.svs").is_file(), "{} is missing: run scripts/fetch-test-data.sh", dir.display());
-    dir
+    biofm_wsi::testdata::slides_dir()
 }
 
 fn open_openslide(path: &Path) -> Slide {

@@ -17,12 +17,7 @@ fn expected() -> Value {
 }
 
 fn slides() -> PathBuf {
-    let base = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let dir = base.join("slides");
-    assert!(dir.join("aperio.svs").is_file(), "{} is missing: run scripts/fetch-test-data.sh", dir.display());
-    dir
+    biofm_wsi::testdata::slides_dir()
 }
 
 /// The test slides must be the ones OpenSlide read.

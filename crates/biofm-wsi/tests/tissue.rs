@@ -2,15 +2,10 @@
 //! are listed in the slides' manifest.json (written by tools/testdata/make_slides.py).
 
 use biofm_wsi::{detect_tissue, Slide, TissueOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn slides() -> PathBuf {
-    let base = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let dir = base.join("slides");
-    assert!(dir.join("manifest.json").is_file(), "{} is missing: run scripts/fetch-test-data.sh", dir.display());
-    dir
+    biofm_wsi::testdata::slides_dir()
 }
 
 /// Shoelace area of a closed ring.
