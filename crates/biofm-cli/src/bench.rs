@@ -129,6 +129,14 @@ struct PyWorker {
     stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
+/// `python SCRIPT --model DIR --threads N`: how every PyTorch bench worker starts; each
+/// mode adds its own arguments.
+fn worker_command(python: &std::path::Path, script: &std::path::Path, model_dir: &std::path::Path, threads: usize) -> std::process::Command {
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script).arg("--model").arg(model_dir).arg("--threads").arg(threads.to_string());
+    cmd
+}
+
 impl PyWorker {
     /// Starts `cmd` with piped stdin/stdout.
     fn spawn(mut cmd: std::process::Command, python: &std::path::Path) -> Result<Self> {
@@ -281,13 +289,8 @@ pub fn run(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
     let prompts_file = tempfile_with("biofm-bench-prompts", ".txt", &PROMPTS.join("\n"))?;
     eprintln!("loading {} in biofm and in PyTorch ...", model_dir.display());
     let model = Model::load(&model_dir.display().to_string(), &LoadOptions::from_env(DType::F32, !g.quiet)?)?;
-    let mut cmd = std::process::Command::new(&a.python);
-    cmd.arg(&script)
-        .arg("--model")
-        .arg(&model_dir)
-        .arg("--threads")
-        .arg(threads.to_string())
-        .arg("--texts-file")
+    let mut cmd = worker_command(&a.python, &script, &model_dir, threads);
+    cmd.arg("--texts-file")
         .arg(prompts_file.path())
         .arg("--images")
         .args(&images);
@@ -412,13 +415,8 @@ fn run_cells(a: BenchArgs, g: &GlobalArgs) -> Result<()> {
         .collect();
     let collator = CellCollator { pad_id: model.vocab.pad_id, pad_value: model.args.pad_value, n_bins: model.args.n_bins, max_length: MAX_LENGTH };
 
-    let mut cmd = std::process::Command::new(&a.python);
-    cmd.arg(&script)
-        .arg("--model")
-        .arg(&model_dir)
-        .arg("--threads")
-        .arg(threads.to_string())
-        .arg("--input")
+    let mut cmd = worker_command(&a.python, &script, &model_dir, threads);
+    cmd.arg("--input")
         .arg(&input)
         .arg("--cells")
         .arg(n_cells.to_string())
@@ -534,13 +532,8 @@ fn run_wsi(a: &BenchArgs, g: &GlobalArgs, slide_path: &std::path::Path) -> Resul
         })
         .to_string(),
     )?;
-    let mut cmd = std::process::Command::new(&a.python);
-    cmd.arg(&script)
-        .arg("--model")
-        .arg(&model_dir)
-        .arg("--threads")
-        .arg(threads.to_string())
-        .arg("--slide")
+    let mut cmd = worker_command(&a.python, &script, &model_dir, threads);
+    cmd.arg("--slide")
         .arg(slide_path)
         .arg("--coords")
         .arg(spec_file.path())
