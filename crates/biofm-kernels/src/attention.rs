@@ -92,25 +92,15 @@ pub(crate) fn attention_f32(
             // (strides nk, 1); the head's keys [nk, hd] are read at k0 through k's valid
             // layout strides, as the transposed [hd, nk] right-hand side.
             unsafe {
-                gemm::gemm(
-                    rows,
-                    nk,
-                    hd,
+                cpu::matmul(
+                    (rows, nk, hd),
                     logits.as_mut_ptr(),
-                    1,
-                    nk as isize,
+                    nk,
                     false,
                     qbuf.as_ptr(),
-                    1,
-                    hd as isize,
+                    hd,
                     kv.data[k0..].as_ptr(),
-                    kv.stride[1] as isize,
-                    kv.stride[2] as isize,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
+                    (kv.stride[2] as isize, kv.stride[1] as isize),
                     gemm::Parallelism::None,
                 );
             }
@@ -140,25 +130,15 @@ pub(crate) fn attention_f32(
             // h*hd) of the [b, nq, d] output (strides d, 1) belongs to this task alone.
             unsafe {
                 let out_block = dst.get().add((bi * nq + i0) * d + h * hd);
-                gemm::gemm(
-                    rows,
-                    hd,
-                    nk,
+                cpu::matmul(
+                    (rows, hd, nk),
                     out_block,
-                    1,
-                    d as isize,
+                    d,
                     false,
                     logits.as_ptr(),
-                    1,
-                    nk as isize,
+                    nk,
                     vv.data[v0..].as_ptr(),
-                    vv.stride[2] as isize,
-                    vv.stride[1] as isize,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
+                    (vv.stride[1] as isize, vv.stride[2] as isize),
                     gemm::Parallelism::None,
                 );
             }

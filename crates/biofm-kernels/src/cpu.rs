@@ -128,6 +128,36 @@ impl SharedMut {
     }
 }
 
+/// `dst (+)= lhs · rhs` in f32 through `gemm`: `dst` is `[m, n]` with row stride
+/// `dst_rs` (read and accumulated into when `accumulate`), `lhs` is `[m, k]` with row
+/// stride `lhs_rs`, and element `(p, j)` of `rhs` (`[k, n]`) is at
+/// `rhs + p * rhs_rs + j * rhs_cs`. Columns of `dst` and `lhs` are contiguous.
+///
+/// # Safety
+/// Every pointer must be valid for the elements those shapes and strides reach; `dst`
+/// must not overlap the inputs, and must be initialised when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: *const f32,
+    lhs_rs: usize,
+    rhs: *const f32,
+    (rhs_rs, rhs_cs): (isize, isize),
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: forwarded from the caller; with `accumulate` false, `dst` is only written
+    // (gemm ignores alpha then).
+    unsafe {
+        gemm::gemm(
+            m, n, k, dst, 1, dst_rs as isize, accumulate, lhs, 1, lhs_rs as isize, rhs, rhs_cs, rhs_rs, 1.0f32, 1.0f32,
+            false, false, false, parallelism,
+        );
+    }
+}
+
 /// `gemm` parallelism for a top-level product: the current rayon pool's threads.
 pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
     if SERIAL.with(|s| s.get()) {

@@ -92,25 +92,15 @@ pub(crate) fn linear_f32(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, epi
         // capacity m*n, written with strides (n, 1): every element, onto the pre-filled
         // rows (read_dst), else without reading the uninitialised memory.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
+            cpu::matmul(
+                (m, n, k),
                 out.as_mut_ptr(),
-                1,
-                n as isize,
+                n,
                 read_dst,
                 lhs.as_ptr(),
-                1,
-                k as isize,
+                k,
                 rhs.as_ptr(),
-                ws[0] as isize,
-                ws[1] as isize,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
+                (ws[1] as isize, ws[0] as isize),
                 cpu::gemm_parallelism(),
             );
         }
