@@ -31,31 +31,28 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// The entries of `dir` that `keep` accepts, sorted; none when `dir` cannot be read.
+fn sorted_paths(dir: &std::path::Path, keep: impl Fn(&std::path::Path) -> bool) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| keep(p)).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 pub fn status(a: StatusArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut all = Vec::new();
     let mut totals = std::collections::BTreeMap::<String, usize>::new();
     let mut found = false;
-    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&a.job)
-        .with_context(|| format!("cannot read the job folder {}", a.job.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    subdirs.sort();
-    for sub in subdirs {
-        let mut feats: Vec<PathBuf> = std::fs::read_dir(&sub)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("features_")))
-            .collect();
-        feats.sort();
-        for f in feats {
+    if !a.job.is_dir() {
+        anyhow::bail!("cannot read the job folder {}: not a folder", a.job.display());
+    }
+    for sub in sorted_paths(&a.job, |p| p.is_dir()) {
+        for f in sorted_paths(&sub, |p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("features_"))) {
             found = true;
             let setting = format!("{}/{}", sub.file_name().unwrap_or_default().to_string_lossy(), f.file_name().unwrap_or_default().to_string_lossy());
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(f.join("_status"))
-                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
-                .unwrap_or_default();
-            entries.sort();
-            for e in entries {
+            for e in sorted_paths(&f.join("_status"), |p| p.extension().is_some_and(|x| x == "json")) {
                 let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&e)?)
                     .with_context(|| format!("{} is not a status file", e.display()))?;
                 let slide = v["slide"].as_str().unwrap_or_default().to_string();
@@ -72,11 +69,7 @@ pub fn status(a: StatusArgs) -> Result<()> {
                 rows.push(vec![setting.clone(), slide, state, format!("{} (pid {})", v["host"].as_str().unwrap_or("?"), v["pid"]), detail]);
                 all.push(v);
             }
-            let mut locks: Vec<PathBuf> = std::fs::read_dir(f.join("_locks"))
-                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "lock")).collect())
-                .unwrap_or_default();
-            locks.sort();
-            for l in locks {
+            for l in sorted_paths(&f.join("_locks"), |p| p.extension().is_some_and(|x| x == "lock")) {
                 let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&l).unwrap_or_default()).unwrap_or_default();
                 let slide = l.file_stem().unwrap_or_default().to_string_lossy().into_owned();
                 *totals.entry("in progress".into()).or_default() += 1;

@@ -24,7 +24,6 @@
 use anyhow::{bail, Context, Result};
 use biofm_formats::features::{write_coords, write_features, write_slide_embedding, FeatureAttrs};
 use biofm_models::PatchEncoder;
-use biofm_wsi::patching::level0_magnification;
 use biofm_wsi::{detect_tissue, PatchPlan, PatchSpec, Slide, SlideOverrides, TissueOptions};
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -307,7 +306,7 @@ pub fn claim(locks: &Path, name: &str, stale_after: Duration, mut recovered: imp
             .ok()
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
-        let holder = info.as_ref().map_or_else(|| "an unknown process".to_string(), |i| format!("pid {} on {}", i.host_pid().1, i.host_pid().0));
+        let holder = info.as_ref().map_or_else(|| "an unknown process".to_string(), |i| format!("pid {} on {}", i.pid, i.host));
         let dead_here = info.as_ref().is_some_and(|i| i.host == me.host && i.pid != me.pid && !Path::new(&format!("/proc/{}", i.pid)).exists());
         // A lock without readable content was not written by a running biofm.
         let unreadable = info.is_none() && age > Duration::from_secs(60);
@@ -323,12 +322,6 @@ pub fn claim(locks: &Path, name: &str, stale_after: Duration, mut recovered: imp
         }
     }
     Ok(Claim::Held("another process (the lock changed hands repeatedly)".into()))
-}
-
-impl LockInfo {
-    fn host_pid(&self) -> (&str, u32) {
-        (&self.host, self.pid)
-    }
 }
 
 /// Removes temporary files a killed process left for `name` in `dir`.
@@ -535,7 +528,7 @@ fn process_slide(
         patch_size: opts.spec.patch_size,
         patch_size_level0: plan.patch_size_level0() as u32,
         target_magnification: opts.spec.magnification,
-        level0_magnification: Some(level0_magnification(&slide)?),
+        level0_magnification: Some(plan.level0_magnification),
         level0_mpp: slide.mpp().map(|m| m.0),
         overlap: opts.spec.overlap,
         level0_width: w,
