@@ -314,8 +314,7 @@ fn bad_arguments_fail_clearly() {
         fails_with(&run_out(&ro.join("o.npy")), "not writable");
     }
     // A text model asked to embed images, an image-text task on a text model.
-    let minilm = std::env::var("BIOFM_TEST_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("data/downloads")).join("all-MiniLM-L6-v2");
-    assert!(minilm.is_dir(), "run scripts/fetch-test-data.sh first");
+    let minilm = biofm_testdata::downloaded_dir_of("all-MiniLM-L6-v2/model.safetensors");
     fails_with(&biofm(&["embed", "image", "--model", minilm.to_str().unwrap(), "--out", dir.path().join("x.npy").to_str().unwrap(), img.to_str().unwrap()]), "no image encoder");
     fails_with(&biofm(&["zero-shot", "--model", minilm.to_str().unwrap(), "--labels", "a", "--", img.to_str().unwrap()]), "image");
     // Non-UTF-8 text file.
@@ -326,8 +325,7 @@ fn bad_arguments_fail_clearly() {
 
 #[test]
 fn real_minilm_through_the_cli() {
-    let minilm = std::env::var("BIOFM_TEST_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("data/downloads")).join("all-MiniLM-L6-v2");
-    assert!(minilm.is_dir(), "run scripts/fetch-test-data.sh first");
+    let minilm = biofm_testdata::downloaded_dir_of("all-MiniLM-L6-v2/model.safetensors");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.jsonl");
     ok(&biofm(&["embed", "text", "-q", "--model", minilm.to_str().unwrap(), "--out", out.to_str().unwrap(), "--text", "Colorectal adenocarcinoma with FHL2 expression.", "Normal fundus."]));

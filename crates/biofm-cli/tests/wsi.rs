@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn slides() -> PathBuf {
-    biofm_wsi::testdata::slides_dir()
+    biofm_testdata::slides()
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn slides() -> PathBuf {
-    biofm_wsi::testdata::slides_dir()
+    biofm_testdata::slides()
 }
 
 fn model() -> PathBuf {

@@ -188,12 +188,7 @@ fn obsm_is_written_into_a_copy() {
 }
 
 fn pbmc68k() -> PathBuf {
-    let base = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let p = base.join("scanpy/10x_pbmc68k_reduced.h5ad");
-    assert!(p.is_file(), "{} is missing: run scripts/fetch-test-data.sh", p.display());
-    p
+    biofm_testdata::downloaded("scanpy/10x_pbmc68k_reduced.h5ad")
 }
 
 #[test]

@@ -11,12 +11,7 @@ use std::path::{Path, PathBuf};
 const TOL: f32 = 1e-4;
 
 fn model_dir() -> PathBuf {
-    let base = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let dir = base.join("all-MiniLM-L6-v2");
-    assert!(dir.join("model.safetensors").is_file(), "{} is missing: run scripts/fetch-test-data.sh", dir.display());
-    dir
+    biofm_testdata::downloaded_dir_of("all-MiniLM-L6-v2/model.safetensors")
 }
 
 fn fixture(name: &str) -> PathBuf {

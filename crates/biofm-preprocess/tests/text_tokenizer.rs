@@ -17,12 +17,7 @@ fn tiny_vocab() -> PathBuf {
 }
 
 fn minilm_dir() -> PathBuf {
-    let base = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let dir = base.join("all-MiniLM-L6-v2");
-    assert!(dir.join("tokenizer.json").is_file(), "{} is missing: run scripts/fetch-test-data.sh", dir.display());
-    dir
+    biofm_testdata::downloaded_dir_of("all-MiniLM-L6-v2/tokenizer.json")
 }
 
 fn ids_of(v: &Value) -> Vec<u32> {

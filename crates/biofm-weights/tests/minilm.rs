@@ -6,16 +6,7 @@ use candle_core::{DType, Device};
 use std::path::PathBuf;
 
 fn model_file() -> PathBuf {
-    let root = std::env::var_os("BIOFM_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/downloads"));
-    let p = root.join("all-MiniLM-L6-v2/model.safetensors");
-    assert!(
-        p.exists(),
-        "missing {}; run scripts/fetch-test-data.sh (or set BIOFM_TEST_DATA)",
-        p.display()
-    );
-    p
+    biofm_testdata::downloaded("all-MiniLM-L6-v2/model.safetensors")
 }
 
 #[test]

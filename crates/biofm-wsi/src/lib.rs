@@ -16,8 +16,6 @@ pub mod error;
 pub mod patching;
 pub mod slide;
 pub mod tiff;
-#[doc(hidden)]
-pub mod testdata;
 pub mod thumbnail;
 pub mod tissue;
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn slides() -> PathBuf {
-    biofm_wsi::testdata::slides_dir()
+    biofm_testdata::slides()
 }
 
 fn open_openslide(path: &Path) -> Slide {

@@ -17,7 +17,7 @@ fn expected() -> Value {
 }
 
 fn slides() -> PathBuf {
-    biofm_wsi::testdata::slides_dir()
+    biofm_testdata::slides()
 }
 
 /// The test slides must be the ones OpenSlide read.

@@ -5,7 +5,7 @@ use biofm_wsi::{detect_tissue, Slide, TissueOptions};
 use std::path::PathBuf;
 
 fn slides() -> PathBuf {
-    biofm_wsi::testdata::slides_dir()
+    biofm_testdata::slides()
 }
 
 /// Shoelace area of a closed ring.
